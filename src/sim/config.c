@@ -286,6 +286,13 @@ static int vgp__apply_key(struct vgp_sim_device_config *c, int index, int total,
       return -EINVAL;
     }
     c->total_memory = bytes;
+  } else if (strcmp(key, "context_memory") == 0) {
+    uint64_t bytes;
+    if (vgp_parse_size(value, &bytes) < 0 || bytes > c->total_memory) {
+      vgp__errf(err, errlen, "bad context_memory \"%s\" (expected a size no larger than the device memory, e.g. 64MiB)", value);
+      return -EINVAL;
+    }
+    c->context_footprint = bytes;
   } else if (strcmp(key, "sms") == 0) {
     long v;
     if (vgp_parse_int(value, 1, 1024, &v) < 0) {
@@ -323,7 +330,7 @@ static int vgp__apply_key(struct vgp_sim_device_config *c, int index, int total,
     }
     explicit_links[index] = 1;
   } else {
-    vgp__errf(err, errlen, "unknown key \"%s\" (known: model, name, uuid, pci_bus_id, numa_node, memory, sms, nvlink)", key);
+    vgp__errf(err, errlen, "unknown key \"%s\" (known: model, name, uuid, pci_bus_id, numa_node, memory, context_memory, sms, nvlink)", key);
     return -EINVAL;
   }
   return 0;

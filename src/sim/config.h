@@ -18,6 +18,7 @@
  *   pci_bus_id = 00000000:17:00.0
  *   numa_node = 0
  *   memory = 40GiB
+ *   context_memory = 64MiB     # device memory each context takes
  *   sms = 66
  *   nvlink = 1:18,2:18         # peer device index : number of links
  *

@@ -113,6 +113,12 @@ static void vgp__exec_op(struct vgp__ctx *ctx, struct vgp__op *op) {
   }
   case VGP_OP_EVENT_WAIT: {
     struct vgp__event *ev = op->u.event.event;
+    if (ev->ctx == ctx) {
+      /* Commands run in queue order, so the record this wait refers to has
+       * already run and the cursor is past it. */
+      op->vtime_ns = ready;
+      break;
+    }
     /* An event of another context completes on that context's worker;
      * wait for it here (this stalls only this context, as on a GPU). */
     while (!vgp__event_done(ev))

@@ -275,6 +275,9 @@ VGP_EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes) {
     return r;
   if (free_bytes == NULL || total_bytes == NULL)
     return CUDA_ERROR_INVALID_VALUE;
+  /* Memory of processes that died is returned before answering, so the
+   * figure is what a GPU would report right after the death. */
+  vgp_sim_reclaim_dead(&g_cu.sim);
   const struct vgp_sim_node *node = g_cu.sim.node;
   uint64_t total = node->cfg[ctx->device].total_memory;
   uint64_t used = __atomic_load_n(&node->dev[ctx->device].used_bytes, __ATOMIC_ACQUIRE);

@@ -502,7 +502,7 @@ VGP_EXPORT CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr)
   if (pHandle == NULL)
     return CUDA_ERROR_INVALID_VALUE;
   struct vgp__alloc *a = vgp__alloc_find(dptr);
-  if (a == NULL || a->kind != VGP_ALLOC_DEVICE || a->fd < 0)
+  if (a == NULL || a->kind != VGP_ALLOC_DEVICE || a->fd < 0 || a->base != dptr)
     return CUDA_ERROR_INVALID_VALUE;
   struct vgp__ipc_handle h;
   memset(&h, 0, sizeof(h));
