@@ -181,6 +181,13 @@ int vgp_sim_parse_spec(const char *spec, struct vgp_sim_device_config *cfg,
     vgp__errf(err, errlen, "device spec is longer than %zu characters", sizeof(buf) - 1);
     return -EINVAL;
   }
+  /* strtok_r below would silently skip empty items; refuse them here like
+   * the blank ones it does see. */
+  size_t spec_len = strlen(spec);
+  if (spec[0] == ',' || spec[spec_len - 1] == ',' || strstr(spec, ",,") != NULL) {
+    vgp__errf(err, errlen, "empty item in device spec \"%s\"", spec);
+    return -EINVAL;
+  }
   memset(flags, 0, sizeof(flags));
   memcpy(buf, spec, strlen(spec) + 1);
   char *save = NULL;

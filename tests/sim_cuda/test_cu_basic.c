@@ -215,3 +215,38 @@ VGP_TEST(primary_context_refcount) {
   CU_OK(cuDevicePrimaryCtxGetState(0, &flags, &active));
   ASSERT_EQ_INT(active, 0);
 }
+
+VGP_TEST(visible_devices_by_index_and_uuid) {
+  simtest_node("1xT4,1xL4,1xA10");
+  CU_OK(cuInit(0));
+  CUuuid l4;
+  CU_OK(cuDeviceGetUuid(&l4, 1));
+  char uuid[64];
+  const unsigned char *b = (const unsigned char *)l4.bytes;
+  snprintf(uuid, sizeof(uuid), "GPU-%02x%02x%02x%02x-%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+  /* The ordering and filtering apply at cuInit, so check in helpers. */
+  char spec[128];
+  snprintf(spec, sizeof(spec), "2,%s", uuid);
+  setenv("CUDA_VISIBLE_DEVICES", spec, 1);
+  ASSERT_EQ_INT(vgp_test_wait(vgp_test_spawn("check_visible", "2", "NVIDIA A10", "NVIDIA L4", NULL)), 0);
+  setenv("CUDA_VISIBLE_DEVICES", "1,7,0", 1); /* stops at the invalid entry */
+  ASSERT_EQ_INT(vgp_test_wait(vgp_test_spawn("check_visible", "1", "NVIDIA L4", NULL)), 0);
+  setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  ASSERT_EQ_INT(vgp_test_wait(vgp_test_spawn("check_visible", "0", NULL)), 0);
+  unsetenv("CUDA_VISIBLE_DEVICES");
+}
+
+VGP_HELPER(check_visible) {
+  /* argv[0]: expected count; argv[1..]: expected names in order. */
+  int n;
+  if (cuInit(0) != CUDA_SUCCESS || cuDeviceGetCount(&n) != CUDA_SUCCESS)
+    return 10;
+  if (n != atoi(argv[0]))
+    return 11;
+  for (int i = 0; i < n && i + 1 < argc; i++) {
+    char name[64];
+    if (cuDeviceGetName(name, sizeof(name), i) != CUDA_SUCCESS || strcmp(name, argv[i + 1]) != 0)
+      return 12 + i;
+  }
+  return 0;
+}

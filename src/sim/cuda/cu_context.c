@@ -110,19 +110,19 @@ static CUresult vgp__ctx_activate(struct vgp__ctx *ctx) {
   pthread_mutex_unlock(&g_cu.lock);
   if (r != CUDA_SUCCESS)
     return r;
-  uint64_t footprint = node->cfg[ctx->device].context_footprint;
+  uint64_t footprint = node->cfg[vgp__phys(ctx->device)].context_footprint;
   if (footprint > 0 &&
-      vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, ctx->device, footprint) < 0)
+      vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), footprint) < 0)
     return CUDA_ERROR_OUT_OF_MEMORY;
   ctx->charged = footprint;
   ctx->sticky_error = CUDA_SUCCESS;
   ctx->cursor_ns = 0;
   if (vgp__exec_start(ctx) < 0) {
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, ctx->device, ctx->charged);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), ctx->charged);
     ctx->charged = 0;
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  __atomic_fetch_add(&node->slots[g_cu.slot].dev[ctx->device].contexts, 1,
+  __atomic_fetch_add(&node->slots[g_cu.slot].dev[vgp__phys(ctx->device)].contexts, 1,
                      __ATOMIC_RELEASE);
   return CUDA_SUCCESS;
 }
@@ -170,9 +170,9 @@ static void vgp__ctx_deactivate(struct vgp__ctx *ctx) {
   vgp__exec_stop(ctx);
   vgp__ctx_free_allocations(ctx);
   if (ctx->charged > 0)
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, ctx->device, ctx->charged);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), ctx->charged);
   ctx->charged = 0;
-  __atomic_fetch_sub(&node->slots[g_cu.slot].dev[ctx->device].contexts, 1,
+  __atomic_fetch_sub(&node->slots[g_cu.slot].dev[vgp__phys(ctx->device)].contexts, 1,
                      __ATOMIC_RELEASE);
 }
 

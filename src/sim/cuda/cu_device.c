@@ -22,7 +22,7 @@ static CUresult vgp__device_ok(CUdevice dev) {
 }
 
 static const struct vgp_sim_device_config *vgp__cfg(CUdevice dev) {
-  return &g_cu.sim.node->cfg[dev];
+  return &g_cu.sim.node->cfg[vgp__phys(dev)];
 }
 
 VGP_EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
@@ -247,7 +247,7 @@ VGP_EXPORT CUresult cuDeviceGetP2PAttribute(int *value, CUdevice_P2PAttribute at
     return CUDA_ERROR_INVALID_DEVICE;
   if (value == NULL)
     return CUDA_ERROR_INVALID_VALUE;
-  uint32_t links = vgp__cfg(srcDevice)->nvlink[dstDevice];
+  uint32_t links = vgp__cfg(srcDevice)->nvlink[vgp__phys(dstDevice)];
   switch (attrib) {
   case CU_DEVICE_P2P_ATTRIBUTE_PERFORMANCE_RANK:
     *value = links > 0 ? 0 : 1;

@@ -72,7 +72,7 @@ static void vgp__exec_op(struct vgp__ctx *ctx, struct vgp__op *op) {
       op->vtime_ns = ready;
       break;
     }
-    uint64_t start = vgp_sim_engine_run(&g_cu.sim, g_cu.slot, dev, ready,
+    uint64_t start = vgp_sim_engine_run(&g_cu.sim, g_cu.slot, vgp__phys(dev), ready,
                                         op->u.kernel.duration_ns);
     op->vtime_ns = start + op->u.kernel.duration_ns;
     break;
@@ -88,7 +88,7 @@ static void vgp__exec_op(struct vgp__ctx *ctx, struct vgp__op *op) {
       memmove(op->u.copy.dst, src, bytes);
     }
     uint64_t cost = vgp__copy_cost_ns(dev, bytes, op->u.copy.direction);
-    vgp_sim_copy_account(&g_cu.sim, g_cu.slot, dev, ready, cost);
+    vgp_sim_copy_account(&g_cu.sim, g_cu.slot, vgp__phys(dev), ready, cost);
     op->vtime_ns = ready + cost;
     break;
   }
@@ -107,7 +107,7 @@ static void vgp__exec_op(struct vgp__ctx *ctx, struct vgp__op *op) {
         memcpy(p + i * 4, &v, 4);
     }
     uint64_t cost = vgp__copy_cost_ns(dev, n * op->u.set.elem, 0);
-    vgp_sim_copy_account(&g_cu.sim, g_cu.slot, dev, ready, cost);
+    vgp_sim_copy_account(&g_cu.sim, g_cu.slot, vgp__phys(dev), ready, cost);
     op->vtime_ns = ready + cost;
     break;
   }

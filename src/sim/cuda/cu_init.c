@@ -18,6 +18,7 @@
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cu_internal.h"
@@ -70,6 +71,64 @@ CUresult vgp__from_errno(int err) {
   }
 }
 
+/* Does entry name device d? An entry is an index, or a UUID ("GPU-..."),
+ * possibly abbreviated to a unique prefix, as NVIDIA's driver accepts. */
+static int vgp__visible_match(const struct vgp_sim_node *node, const char *entry, size_t len) {
+  if (len == 0)
+    return -1;
+  int all_digits = 1;
+  for (size_t i = 0; i < len; i++)
+    all_digits &= entry[i] >= '0' && entry[i] <= '9';
+  if (all_digits) {
+    long v = strtol(entry, NULL, 10);
+    return v < (long)node->device_count ? (int)v : -1;
+  }
+  int found = -1;
+  for (uint32_t d = 0; d < node->device_count; d++) {
+    const char *uuid = node->cfg[d].uuid;
+    size_t skip = (len >= 4 && strncasecmp(entry, "GPU-", 4) == 0) ? 0 : 4;
+    if (strncasecmp(uuid + skip, entry, len) == 0) {
+      if (found >= 0)
+        return -1; /* ambiguous prefix */
+      found = (int)d;
+    }
+  }
+  return found;
+}
+
+/* Applies CUDA_VISIBLE_DEVICES: the listed devices, in that order, up to
+ * the first entry that is invalid or repeated (the driver's documented
+ * behaviour); all devices when unset. Returns the visible count. */
+static int vgp__visible_devices(const struct vgp_sim_node *node, const char *env,
+                                int phys[VGP_SIM_MAX_DEVICES]) {
+  int n = 0;
+  if (env == NULL) {
+    for (uint32_t d = 0; d < node->device_count; d++)
+      phys[n++] = (int)d;
+    return n;
+  }
+  const char *p = env;
+  while (*p != '\0' && n < VGP_SIM_MAX_DEVICES) {
+    while (*p == ' ')
+      p++;
+    size_t len = strcspn(p, ",");
+    size_t trimmed = len;
+    while (trimmed > 0 && p[trimmed - 1] == ' ')
+      trimmed--;
+    int d = vgp__visible_match(node, p, trimmed);
+    if (d < 0)
+      break;
+    for (int i = 0; i < n; i++)
+      if (phys[i] == d)
+        return n;
+    phys[n++] = d;
+    p += len;
+    if (*p == ',')
+      p++;
+  }
+  return n;
+}
+
 VGP_EXPORT CUresult cuInit(unsigned int Flags) {
   char err[1024];
   CUresult result;
@@ -101,7 +160,7 @@ VGP_EXPORT CUresult cuInit(unsigned int Flags) {
     return result;
   }
   vgp__hmap_init(&g_cu.handles, sizeof(uint32_t));
-  g_cu.device_count = (int)g_cu.sim.node->device_count;
+  g_cu.device_count = vgp__visible_devices(g_cu.sim.node, getenv("CUDA_VISIBLE_DEVICES"), g_cu.phys);
   __atomic_store_n(&g_cu.initialized, 1, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&g_cu.lock);
   return CUDA_SUCCESS;

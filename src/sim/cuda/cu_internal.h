@@ -276,7 +276,8 @@ struct vgp__cu_global {
   int forked;                 /* we are the child of a CUDA process */
   struct vgp_sim_handle sim;
   int slot;                   /* our process slot, -1 until first context */
-  int device_count;
+  int device_count;           /* devices visible to this process */
+  int phys[VGP_SIM_MAX_DEVICES]; /* ordinal -> node device index */
   struct vgp__ctx *primary[VGP_SIM_MAX_DEVICES];
   int primary_refs[VGP_SIM_MAX_DEVICES];
   unsigned primary_flags[VGP_SIM_MAX_DEVICES];
@@ -290,6 +291,19 @@ struct vgp__cu_global {
 };
 
 extern struct vgp__cu_global g_cu;
+
+/* Device numbers inside the driver are the ordinals this process sees
+ * (after CUDA_VISIBLE_DEVICES); the node state is indexed by physical
+ * device. Convert at that boundary only. */
+static inline int vgp__phys(int ordinal) { return g_cu.phys[ordinal]; }
+
+/* The ordinal of a physical device in this process, or -1 if hidden. */
+static inline int vgp__ordinal(int phys) {
+  for (int i = 0; i < g_cu.device_count; i++)
+    if (g_cu.phys[i] == phys)
+      return i;
+  return -1;
+}
 
 /* ---- cu_init.c */
 CUresult vgp__cu_check_init(void);

@@ -147,14 +147,14 @@ CUresult vgp__mem_alloc(struct vgp__ctx *ctx, int kind, uint64_t bytes,
   struct vgp__alloc *a = vgp__calloc(1, sizeof(*a));
   if (a == NULL)
     return CUDA_ERROR_OUT_OF_MEMORY;
-  if (vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, ctx->device, size) < 0) {
+  if (vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), size) < 0) {
     vgp__free(a);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   void *addr;
   CUresult r = vgp__mem_map_device(ctx->device, size, &a->fd, &addr);
   if (r != CUDA_SUCCESS) {
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, ctx->device, size);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), size);
     vgp__free(a);
     return r;
   }
@@ -169,7 +169,7 @@ CUresult vgp__mem_alloc(struct vgp__ctx *ctx, int kind, uint64_t bytes,
   if (vgp__alloc_insert(a) < 0) {
     munmap(addr, a->map_size);
     close(a->fd);
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, ctx->device, size);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), size);
     vgp__free(a);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
@@ -186,7 +186,7 @@ CUresult vgp__mem_free(struct vgp__alloc *a) {
   if (a->fd >= 0)
     close(a->fd);
   if (a->charged > 0)
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, a->device, a->charged);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(a->device), a->charged);
   vgp__free(a);
   return CUDA_SUCCESS;
 }
@@ -279,8 +279,8 @@ VGP_EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes) {
    * figure is what a GPU would report right after the death. */
   vgp_sim_reclaim_dead(&g_cu.sim);
   const struct vgp_sim_node *node = g_cu.sim.node;
-  uint64_t total = node->cfg[ctx->device].total_memory;
-  uint64_t used = __atomic_load_n(&node->dev[ctx->device].used_bytes, __ATOMIC_ACQUIRE);
+  uint64_t total = node->cfg[vgp__phys(ctx->device)].total_memory;
+  uint64_t used = __atomic_load_n(&node->dev[vgp__phys(ctx->device)].used_bytes, __ATOMIC_ACQUIRE);
   *total_bytes = total;
   *free_bytes = used >= total ? 0 : total - used;
   return CUDA_SUCCESS;
@@ -560,7 +560,7 @@ VGP_EXPORT CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer
 /* ---------------------------------------------------------------- copies */
 
 uint64_t vgp__copy_cost_ns(int device, uint64_t bytes, int direction) {
-  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[device];
+  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[vgp__phys(device)];
   /* Device-to-device traffic reads and writes device memory; host traffic
    * crosses PCIe (gen5 x16 for Hopper and later, gen4 before). */
   double bw = direction == 0 ? (double)c->mem_bandwidth / 2
@@ -920,7 +920,7 @@ static CUresult vgp__array_create(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTO
     vgp__free(arr);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  if (vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, ctx->device, charged) < 0) {
+  if (vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), charged) < 0) {
     vgp__free(arr->mem);
     vgp__free(arr);
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -931,7 +931,7 @@ static CUresult vgp__array_create(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTO
   arr->bytes = bytes;
   arr->charged = charged;
   if (vgp__handle_add(arr, VGP_CU_ARRAY) < 0) {
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, ctx->device, charged);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(ctx->device), charged);
     vgp__free(arr->mem);
     vgp__free(arr);
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -960,7 +960,7 @@ VGP_EXPORT CUresult cuArrayDestroy(CUarray hArray) {
     return CUDA_ERROR_INVALID_HANDLE;
   struct vgp__array *arr = (struct vgp__array *)hArray;
   vgp__handle_remove(arr);
-  vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, arr->device, arr->charged);
+  vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(arr->device), arr->charged);
   vgp__free(arr->mem);
   vgp__free(arr);
   return CUDA_SUCCESS;

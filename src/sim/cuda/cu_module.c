@@ -402,7 +402,7 @@ VGP_EXPORT CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUf
   if (pi == NULL)
     return CUDA_ERROR_INVALID_VALUE;
   struct vgp__func *f = (struct vgp__func *)hfunc;
-  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[f->module->ctx->device];
+  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[vgp__phys(f->module->ctx->device)];
   switch (attrib) {
   case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *pi = 1024; break;
   case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES: *pi = 0; break;
@@ -432,7 +432,7 @@ VGP_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute at
   if (!vgp__handle_is(hfunc, VGP_CU_FUNC))
     return CUDA_ERROR_INVALID_HANDLE;
   struct vgp__func *f = (struct vgp__func *)hfunc;
-  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[f->module->ctx->device];
+  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[vgp__phys(f->module->ctx->device)];
   switch (attrib) {
   case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
     if (value < 0 || value > (int)c->shared_mem_per_sm - 1024)
@@ -471,7 +471,7 @@ VGP_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, 
   if (numBlocks == NULL || blockSize <= 0 || blockSize > 1024)
     return CUDA_ERROR_INVALID_VALUE;
   struct vgp__func *f = (struct vgp__func *)func;
-  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[f->module->ctx->device];
+  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[vgp__phys(f->module->ctx->device)];
   unsigned n = vgp__blocks_per_sm(c, (unsigned)blockSize);
   if (dynamicSMemSize > 0) {
     unsigned by_smem = (unsigned)(c->shared_mem_per_sm / dynamicSMemSize);
@@ -496,7 +496,7 @@ static uint64_t vgp__arg_u64(const void *p, uint16_t size) {
 CUresult vgp__kernel_prepare(struct vgp__func *f, unsigned gx, unsigned gy, unsigned gz,
                              unsigned bx, unsigned by, unsigned bz, void **params, void **extra,
                              struct vgp__kernel_args *out, int device) {
-  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[device];
+  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[vgp__phys(device)];
   if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gy > 65535 || gz > 65535 ||
       bx > 1024 || by > 1024 || bz > 64 || (uint64_t)bx * by * bz > 1024)
     return CUDA_ERROR_INVALID_VALUE;
@@ -647,7 +647,7 @@ static CUresult vgp__launch(CUfunction fh, unsigned gx, unsigned gy, unsigned gz
     return CUDA_ERROR_INVALID_VALUE;
   if (s->ctx->sticky_error != CUDA_SUCCESS)
     return s->ctx->sticky_error;
-  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[s->ctx->device];
+  const struct vgp_sim_device_config *c = &g_cu.sim.node->cfg[vgp__phys(s->ctx->device)];
   if (cooperative && (uint64_t)gx * gy * gz > (uint64_t)c->sm_count * vgp__blocks_per_sm(c, bx * by * bz))
     return CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE;
   struct vgp__op op = {.kind = VGP_OP_KERNEL};

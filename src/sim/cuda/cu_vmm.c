@@ -120,7 +120,7 @@ static void vgp__vmm_handle_unref(struct vgp__vmm_handle *vh) {
   vgp__handle_remove(vh);
   close(vh->fd);
   if (vh->charged > 0)
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vh->device, vh->charged);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(vh->device), vh->charged);
   vgp__free(vh);
 }
 
@@ -153,17 +153,18 @@ VGP_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t siz
   struct vgp__vmm_handle *vh = vgp__calloc(1, sizeof(*vh));
   if (vh == NULL)
     return CUDA_ERROR_OUT_OF_MEMORY;
-  if (vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, dev, size) < 0) {
+  if (vgp_sim_mem_charge(&g_cu.sim, g_cu.slot, vgp__phys(dev), size) < 0) {
     vgp__free(vh);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   char name[64];
-  snprintf(name, sizeof(name), "vgpool-sim-device-%d", dev);
+  /* Named by physical device: the importer may see other ordinals. */
+  snprintf(name, sizeof(name), "vgpool-sim-device-%d", vgp__phys(dev));
   vh->fd = memfd_create(name, MFD_CLOEXEC);
   if (vh->fd < 0 || ftruncate(vh->fd, (off_t)size) < 0) {
     if (vh->fd >= 0)
       close(vh->fd);
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, dev, size);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(dev), size);
     vgp__free(vh);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
@@ -175,7 +176,7 @@ VGP_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t siz
   vh->prop = *prop;
   if (vgp__handle_add(vh, VGP_CU_VMM_HANDLE) < 0) {
     close(vh->fd);
-    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, dev, size);
+    vgp_sim_mem_uncharge(&g_cu.sim, g_cu.slot, vgp__phys(dev), size);
     vgp__free(vh);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
@@ -427,7 +428,8 @@ VGP_EXPORT CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGen
   return CUDA_SUCCESS;
 }
 
-/* The device of an exported memfd is in its name ("vgpool-sim-device-N"). */
+/* The device of an exported memfd is in its name ("vgpool-sim-device-N",
+ * N physical); returns this process's ordinal for it, or -1. */
 static int vgp__memfd_device(int fd) {
   char path[64], target[256];
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -438,8 +440,7 @@ static int vgp__memfd_device(int fd) {
   const char *p = strstr(target, "vgpool-sim-device-");
   if (p == NULL)
     return -1;
-  int dev = atoi(p + strlen("vgpool-sim-device-"));
-  return dev >= 0 && dev < g_cu.device_count ? dev : -1;
+  return vgp__ordinal(atoi(p + strlen("vgpool-sim-device-")));
 }
 
 VGP_EXPORT CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *handle, void *osHandle,
@@ -511,7 +512,7 @@ VGP_EXPORT CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr)
   h.fd = a->fd;
   h.size = a->size;
   h.buffer_id = a->buffer_id;
-  h.device = a->device;
+  h.device = vgp__phys(a->device);
   uint64_t start = 0;
   vgp__proc_start_time(0, &start);
   h.start_time = start;
@@ -555,9 +556,11 @@ static CUresult vgp__ipc_open(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigne
     return CUDA_ERROR_INVALID_VALUE;
   struct vgp__ipc_handle h;
   memcpy(&h, handle.reserved, sizeof(h));
-  if (memcmp(h.magic, "VGPIPC1", 8) != 0 || h.size == 0 || h.device < 0 ||
-      h.device >= g_cu.device_count)
+  if (memcmp(h.magic, "VGPIPC1", 8) != 0 || h.size == 0)
     return CUDA_ERROR_INVALID_VALUE;
+  int dev = vgp__ordinal(h.device);
+  if (dev < 0)
+    return CUDA_ERROR_INVALID_DEVICE; /* not visible to this process */
   if (h.pid == (int32_t)getpid())
     return CUDA_ERROR_INVALID_CONTEXT; /* a process cannot import its own memory */
   pthread_mutex_lock(&g_cu.lock);
@@ -592,7 +595,7 @@ static CUresult vgp__ipc_open(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigne
   a->size = h.size;
   a->map_size = len;
   a->kind = VGP_ALLOC_IPC;
-  a->device = h.device;
+  a->device = dev;
   a->fd = -1;
   a->ctx = ctx;
   a->refs = 1;
