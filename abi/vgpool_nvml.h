@@ -30,8 +30,10 @@
 extern "C" {
 #endif
 
-/* The NVML API generation these declarations follow (the one that ships
- * with CUDA 13 drivers). */
+/* The NVML API generation these declarations follow: NVML 13, as NVIDIA's
+ * current nvml.h for CUDA 13 declares it (where older headers of the same
+ * generation differ, e.g. NVML_NVLINK_MAX_LINKS was 18, the newer value is
+ * used; the test names the header it compares against). */
 #define NVML_API_VERSION 13
 #define NVML_API_VERSION_STR "13"
 
@@ -315,7 +317,8 @@ typedef enum nvmlComputeMode_enum {
 } nvmlComputeMode_t;
 
 typedef enum nvmlTemperatureSensors_enum {
-  NVML_TEMPERATURE_GPU = 0,
+  NVML_TEMPERATURE_GPU = 0,      /* the die */
+  NVML_TEMPERATURE_GPU_MAX = 1,  /* the hottest part of the die */
   NVML_TEMPERATURE_COUNT
 } nvmlTemperatureSensors_t;
 

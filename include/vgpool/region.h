@@ -71,6 +71,9 @@ struct vgp_region_device {
 struct vgp_region_slot {
   uint32_t state;          /* enum vgp_region_slot_state */
   int32_t pid;             /* as the process sees itself */
+  int32_t host_pid;        /* in the node's PID namespace (NVML's view);
+                              0 until known, e.g. filled in by the agent */
+  uint32_t pad;
   uint64_t start_time;     /* /proc start time, against pid reuse */
   uint64_t claim_ns;
   char comm[16];

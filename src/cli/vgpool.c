@@ -17,6 +17,9 @@ struct vgp_subcommand {
 
 static const struct vgp_subcommand vgp_subcommands[] = {
   {"replay", vgp_cmd_replay, "replay a cluster trace through placement policies"},
+  {"run", vgp_cmd_run, "run a command with a GPU memory quota, compute share and priority"},
+  {"sim", vgp_cmd_sim, "show, reset or select the simulated GPU node"},
+  {"top", vgp_cmd_top, "show GPUs, containers, their usage, limits and processes"},
 };
 
 static void vgp_usage(FILE *out) {

@@ -84,3 +84,17 @@ int vgp__proc_comm(pid_t pid, char *buf, size_t len) {
   vgp__strlcpy(buf, tmp, len);
   return 0;
 }
+
+int32_t vgp__proc_host_pid(void) {
+  char buf[2048];
+  size_t len;
+  if (vgp__read_small_file("/proc/self/status", buf, sizeof(buf), &len) == 0) {
+    char *p = strstr(buf, "\nNSpid:");
+    if (p != NULL) {
+      long v = strtol(p + 8, NULL, 10);
+      if (v > 0)
+        return (int32_t)v;
+    }
+  }
+  return (int32_t)getpid();
+}

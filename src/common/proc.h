@@ -20,6 +20,11 @@ int vgp__proc_start_time(pid_t pid, uint64_t *ret_start);
 /* Returns 1 if pid is alive and started at start_time, 0 if not. */
 int vgp__proc_matches(pid_t pid, uint64_t start_time);
 
+/* This process's pid in the outermost PID namespace visible through
+ * /proc (the NSpid line's first field), which is the node's namespace when
+ * /proc is the host's; falls back to getpid(). */
+int32_t vgp__proc_host_pid(void);
+
 /* Copies the short command name of pid (comm) into buf. */
 int vgp__proc_comm(pid_t pid, char *buf, size_t len);
 

@@ -21,6 +21,7 @@ _Static_assert(sizeof(struct vgp_file_header) == sizeof(struct vgp__shm_header),
 /* Lock bytes past the end of the file: one for the region, one per slot. */
 #define VGP__REGION_LOCK (1ull << 40)
 #define VGP__SLOT_LOCK(i) (VGP__REGION_LOCK + 1 + (uint64_t)(i))
+#define VGP__LEARN_LOCK (VGP__SLOT_LOCK(VGP_REGION_MAX_PROCS) + 1)
 
 /* Test hook (redis-style crash points): VGPOOL_TEST_CRASH_AT=region-charge:N
  * kills the process with SIGKILL in the middle of its N-th charge, while it
@@ -75,6 +76,7 @@ static void vgp__region_fill(struct vgp__region *h) {
   h->r = h->shm.base;
   h->own_slot = -1;
   pthread_mutex_init(&h->thread_lock, NULL);
+  pthread_mutex_init(&h->reclaim_lock, NULL);
 }
 
 int vgp__region_open(struct vgp__region *h, const char *path, int writable, char *err,
@@ -141,6 +143,16 @@ static void vgp__region_unlock(struct vgp__region *h) {
   pthread_mutex_unlock(&h->thread_lock);
 }
 
+void vgp__region_learn_lock(struct vgp__region *h) {
+  pthread_mutex_lock(&h->thread_lock);
+  vgp__ofd_lock_wait(h->shm.fd, VGP__LEARN_LOCK);
+  pthread_mutex_unlock(&h->thread_lock);
+}
+
+void vgp__region_learn_unlock(struct vgp__region *h) {
+  vgp__ofd_unlock(h->shm.fd, VGP__LEARN_LOCK);
+}
+
 int vgp__region_device(struct vgp__region *h, const char *uuid, int add, uint64_t limit) {
   struct vgp_region *r = h->r;
   for (uint32_t d = 0; d < r->device_count && d < VGP_MAX_DEVICES; d++)
@@ -180,12 +192,23 @@ int vgp__region_claim(struct vgp__region *h, int *ret_slot) {
       if (!__atomic_compare_exchange_n(&s->state, &expected, VGP_REGION_SLOT_CLAIMING, 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         continue;
-      s->claim_ns = vgp__now_ns();
+      uint64_t mine = vgp__now_ns();
+      __atomic_store_n(&s->claim_ns, mine, __ATOMIC_RELEASE);
       if (vgp__ofd_trylock(h->shm.fd, VGP__SLOT_LOCK(i)) < 0) {
+        /* Someone holds the slot's lock (a reclaimer at work): leave it. */
         __atomic_store_n(&s->state, VGP_REGION_SLOT_FREE, __ATOMIC_RELEASE);
         continue;
       }
+      /* If we were descheduled for long enough, a reclaimer may have
+       * freed this claim and another process claimed the slot since: then
+       * it is theirs. */
+      if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != VGP_REGION_SLOT_CLAIMING ||
+          __atomic_load_n(&s->claim_ns, __ATOMIC_ACQUIRE) != mine) {
+        vgp__ofd_unlock(h->shm.fd, VGP__SLOT_LOCK(i));
+        continue;
+      }
       s->pid = (int32_t)getpid();
+      s->host_pid = vgp__proc_host_pid();
       uint64_t start = 0;
       vgp__proc_start_time(0, &start);
       s->start_time = start;
@@ -217,6 +240,7 @@ static void vgp__region_free_slot(struct vgp__region *h, int slot) {
     s->used[d] = 0;
   }
   s->pid = 0;
+  s->host_pid = 0;
   __atomic_store_n(&s->state, VGP_REGION_SLOT_FREE, __ATOMIC_RELEASE);
   vgp__region_unlock(h);
 }
@@ -233,6 +257,7 @@ void vgp__region_release_slot(struct vgp__region *h, int slot) {
 int vgp__region_reclaim(struct vgp__region *h) {
   struct vgp_region *r = h->r;
   int freed = 0;
+  pthread_mutex_lock(&h->reclaim_lock);
   uint64_t now = vgp__now_ns();
   for (int i = 0; i < VGP_REGION_MAX_PROCS; i++) {
     struct vgp_region_slot *s = &r->slots[i];
@@ -249,15 +274,16 @@ int vgp__region_reclaim(struct vgp__region *h) {
     }
     vgp__ofd_unlock(h->shm.fd, VGP__SLOT_LOCK(i));
   }
+  pthread_mutex_unlock(&h->reclaim_lock);
   return freed;
 }
 
-int vgp__region_charge(struct vgp__region *h, int slot, int dev, uint64_t bytes, int force) {
+int vgp__region_charge(struct vgp__region *h, int slot, int dev, uint64_t bytes, uint64_t limit) {
   struct vgp_region *r = h->r;
   struct vgp_region_device *dv = &r->dev[dev];
   vgp__region_lock(h);
   uint64_t used = __atomic_load_n(&dv->used, __ATOMIC_ACQUIRE);
-  if (!force && dv->limit != 0 && (bytes > dv->limit || used > dv->limit - bytes)) {
+  if (limit != VGP_REGION_NO_LIMIT && (bytes > limit || used > limit - bytes)) {
     dv->oom_events++;
     vgp__region_unlock(h);
     return -EDQUOT;

@@ -19,8 +19,12 @@ struct vgp__region {
   struct vgp_region *r;
   int own_slot;            /* slot claimed through this handle, or -1 */
   /* Byte locks belong to the open file description, which all threads of
-   * the process share; this mutex excludes the other threads. */
+   * the process share: two threads would both "hold" the same byte. These
+   * mutexes exclude the process's other threads from the region lock and
+   * from reclaiming (where two threads could otherwise both take over one
+   * dead slot, and the second free a slot a new process had just claimed). */
   pthread_mutex_t thread_lock;
+  pthread_mutex_t reclaim_lock;
 };
 
 /* Creates the region of a container from its limits (fails with -EEXIST
@@ -50,15 +54,22 @@ int vgp__region_claim(struct vgp__region *h, int *ret_slot);
 /* Returns the caller's slot and everything charged to it. */
 void vgp__region_release_slot(struct vgp__region *h, int slot);
 
-/* Charges bytes to (slot, dev) if the container stays within the device's
- * limit (or has none). Returns 0 or -EDQUOT. With `force`, charges even
- * past the limit (for memory the driver already allocated). */
+/* Charges bytes to (slot, dev) if the container's total stays within
+ * `limit`; VGP_REGION_NO_LIMIT charges unconditionally (devices without a
+ * quota, and memory the driver already handed out). Returns 0 or -EDQUOT.
+ * The limit is the caller's: processes enforce the quota they were given. */
+#define VGP_REGION_NO_LIMIT UINT64_MAX
 int vgp__region_charge(struct vgp__region *h, int slot, int dev,
-                       uint64_t bytes, int force);
+                       uint64_t bytes, uint64_t limit);
 
 /* Returns bytes charged to (slot, dev). */
 void vgp__region_uncharge(struct vgp__region *h, int slot, int dev,
                           uint64_t bytes);
+
+/* Serializes learning a fact about the container (the per-context memory
+ * footprint) across its processes; released when its holder dies. */
+void vgp__region_learn_lock(struct vgp__region *h);
+void vgp__region_learn_unlock(struct vgp__region *h);
 
 /* Returns the charges of processes that died; returns how many slots were
  * freed. */

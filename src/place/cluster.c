@@ -475,7 +475,9 @@ int vgp_place_check(const struct vgp_place_cluster *c,
         return -EINVAL;
       seen |= 1u << d;
       if ((mask & (1u << d)) == 0) {
-        reason = VGP_PLACE_R_COMPUTE;
+        reason = vgp__dev_reason(&cr, &n->dev[d]);
+        if (reason == VGP_PLACE_FITS)
+          reason = VGP_PLACE_R_COMPUTE;
         break;
       }
       if (req->numa_bind) {

@@ -235,6 +235,11 @@ static enum vgp_place_reason vgp__dev_check(const struct vgp__creq *cr,
   return VGP_PLACE_FITS;
 }
 
+enum vgp_place_reason vgp__dev_reason(const struct vgp__creq *cr,
+                                      const struct vgp__dev *d) {
+  return vgp__dev_check(cr, d);
+}
+
 /* With NUMA binding, keeps in *mask only the devices of one NUMA node that
  * holds enough fitting devices: the one with the fewest such devices, so
  * larger groups stay whole for larger requests (ties: lowest NUMA id).
@@ -410,46 +415,68 @@ enum vgp_place_reason vgp_place_filter_node(const struct vgp_place_cluster *c,
 }
 
 /* Would the request fit some node if that node were empty and healthy?
- * Returns VGP_PLACE_FITS, or the reason that rejected most nodes. */
+ * Returns VGP_PLACE_FITS, or why not. The reason comes from the nodes that
+ * came closest (passed the most checks): "insufficient CPU" on the only
+ * nodes with enough devices says more than "too few devices" on all the
+ * others. */
 enum vgp_place_reason vgp__never(const struct vgp_place_cluster *c,
                                  const struct vgp__creq *cr) {
   const struct vgp_place_request *req = cr->req;
   uint32_t counts[VGP_PLACE_REASON__COUNT] = {0};
+  int deepest = -1;
 
   if (c->n_nodes == 0)
     return VGP_PLACE_R_DEVICE_COUNT;
   for (uint32_t node = 0; node < c->n_nodes; node++) {
     const struct vgp__node *n = &c->nodes[node];
     enum vgp_place_reason r = VGP_PLACE_FITS;
+    int stage = 0;
     uint32_t mask = 0, fit = 0;
     uint32_t dev_counts[VGP_PLACE_REASON__COUNT] = {0};
 
-    if (cr->n_sel > 0 && !vgp__selector_ok(c, cr, node))
+    if (cr->n_sel > 0 && !vgp__selector_ok(c, cr, node)) {
       r = VGP_PLACE_R_SELECTOR;
-    else if (req->num_devices > n->n_dev)
+    } else if (req->num_devices > n->n_dev) {
       r = VGP_PLACE_R_DEVICE_COUNT;
-    else if (n->cpu_total < req->cpu_milli)
-      r = VGP_PLACE_R_CPU;
-    else if (n->mem_total < req->mem_bytes)
-      r = VGP_PLACE_R_MEMORY;
-    else if (req->num_devices > 0) {
-      for (uint32_t i = 0; i < n->n_dev; i++) {
-        enum vgp_place_reason dr = vgp__dev_static(cr, &n->dev[i]);
-        if (dr == VGP_PLACE_FITS) {
-          mask |= 1u << i;
-          fit++;
-        } else {
-          dev_counts[dr]++;
+      stage = 1;
+    } else {
+      stage = 2;
+      if (req->num_devices > 0) {
+        for (uint32_t i = 0; i < n->n_dev; i++) {
+          enum vgp_place_reason dr = vgp__dev_static(cr, &n->dev[i]);
+          if (dr == VGP_PLACE_FITS) {
+            mask |= 1u << i;
+            fit++;
+          } else {
+            dev_counts[dr]++;
+          }
+        }
+        if (fit < req->num_devices) {
+          r = vgp__dominant(dev_counts);
+        } else if (req->numa_bind &&
+                   vgp__numa_restrict(n, req->num_devices, &mask) < 0) {
+          r = VGP_PLACE_R_NUMA;
+          stage = 3;
         }
       }
-      if (fit < req->num_devices)
-        r = vgp__dominant(dev_counts);
-      else if (req->numa_bind && vgp__numa_restrict(n, req->num_devices, &mask) < 0)
-        r = VGP_PLACE_R_NUMA;
+      if (r == VGP_PLACE_FITS) {
+        stage = 4;
+        if (n->cpu_total < req->cpu_milli) {
+          r = VGP_PLACE_R_CPU;
+        } else if (n->mem_total < req->mem_bytes) {
+          r = VGP_PLACE_R_MEMORY;
+          stage = 5;
+        }
+      }
     }
     if (r == VGP_PLACE_FITS)
       return VGP_PLACE_FITS;
-    counts[r]++;
+    if (stage > deepest) {
+      memset(counts, 0, sizeof(counts));
+      deepest = stage;
+    }
+    if (stage == deepest)
+      counts[r]++;
   }
   return vgp__dominant(counts);
 }

@@ -23,6 +23,15 @@ struct vgp__typ {
   double p;
 };
 
+/* A typical GPU shape as one model sees it (workload.c compiles one list
+ * per model, largest compute first). */
+struct vgp__mtyp {
+  uint64_t cpu, mem;
+  uint32_t core, num;
+  double p;
+  int whole;              /* counts no partial gap (whole_ignores_gaps) */
+};
+
 struct vgp_place_workload {
   double coverage;
   int mem_aware;          /* shapes keep host memory */
@@ -33,6 +42,12 @@ struct vgp_place_workload {
   uint32_t n_typ, cap_typ;
   uint64_t built_at;      /* total when the typical part was built */
   uint32_t epoch;         /* bumped by every build */
+  int whole_ignores_gaps; /* whole-device shapes do not count partial gaps */
+  /* Per model m: the typical GPU shapes that allow m, as entries
+   * mtyp[moff[m] .. moff[m + 1]). */
+  struct vgp__mtyp *mtyp;
+  uint32_t cap_mtyp;
+  uint32_t moff[VGP_PLACE_MAX_MODELS + 1];
 };
 
 /* A node's state as the fragmentation measure sees it. */
@@ -43,6 +58,17 @@ struct vgp__state {
   uint16_t n;
   uint32_t core[VGP_PLACE_MAX_DEVICES];
 };
+
+/* A packing plan for shares (plan.c). */
+struct vgp__plan {
+  uint64_t *bits;         /* (used, share) -> planned */
+  uint32_t bins;          /* devices in the plan */
+};
+
+int vgp__plan_build(struct vgp__plan *p, const uint32_t *sizes,
+                    const uint64_t *counts, uint32_t n);
+int vgp__plan_good(const struct vgp__plan *p, uint32_t used, uint32_t size);
+void vgp__plan_clear(struct vgp__plan *p);
 
 int vgp__workload_new(double coverage, int mem_aware,
                       struct vgp_place_workload **ret);

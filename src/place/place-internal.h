@@ -132,6 +132,9 @@ enum vgp_place_reason vgp__filter(const struct vgp_place_cluster *c,
 enum vgp_place_reason vgp__filter_sched(const struct vgp_place_cluster *c,
                                         const struct vgp__creq *cr,
                                         uint32_t node, uint32_t *ret_mask);
+/* Why one device cannot take the request now (VGP_PLACE_FITS if it can). */
+enum vgp_place_reason vgp__dev_reason(const struct vgp__creq *cr,
+                                      const struct vgp__dev *d);
 enum vgp_place_reason vgp__never(const struct vgp_place_cluster *c,
                                  const struct vgp__creq *cr);
 uint64_t vgp__dev_mem_need(const struct vgp__creq *cr,

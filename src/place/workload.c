@@ -67,6 +67,7 @@ void vgp_place_workload_free(struct vgp_place_workload **workload) {
     return;
   vgp__free((*workload)->tab);
   vgp__free((*workload)->typ);
+  vgp__free((*workload)->mtyp);
   vgp__free(*workload);
   *workload = NULL;
 }
@@ -171,6 +172,54 @@ static int vgp__shape_cmp(const void *pa, const void *pb) {
   return 0;
 }
 
+static int vgp__mtyp_cmp(const void *pa, const void *pb) {
+  const struct vgp__mtyp *a = pa, *b = pb;
+  if (a->core != b->core)
+    return a->core > b->core ? -1 : 1;
+  if (a->num != b->num)
+    return a->num < b->num ? -1 : 1;
+  if (a->cpu != b->cpu)
+    return a->cpu < b->cpu ? -1 : 1;
+  return a->mem < b->mem ? -1 : a->mem > b->mem;
+}
+
+/* Compiles the typical shapes into one list per model: only the GPU
+ * shapes that allow the model, largest compute first, so that one pass
+ * over a node's sorted free compute answers every shape. */
+static int vgp__workload_compile(struct vgp_place_workload *w) {
+  uint32_t need = 0;
+  for (uint32_t m = 0; m < VGP_PLACE_MAX_MODELS; m++)
+    for (uint32_t k = 0; k < w->n_typ; k++)
+      if (w->typ[k].num > 0 && (w->typ[k].mask & (1ull << m)) != 0)
+        need++;
+  if (need > w->cap_mtyp) {
+    struct vgp__mtyp *mt = vgp__realloc(w->mtyp, need * sizeof(*mt));
+    if (mt == NULL)
+      return -ENOMEM;
+    w->mtyp = mt;
+    w->cap_mtyp = need;
+  }
+  uint32_t at = 0;
+  for (uint32_t m = 0; m < VGP_PLACE_MAX_MODELS; m++) {
+    w->moff[m] = at;
+    for (uint32_t k = 0; k < w->n_typ; k++) {
+      const struct vgp__typ *t = &w->typ[k];
+      if (t->num == 0 || (t->mask & (1ull << m)) == 0)
+        continue;
+      struct vgp__mtyp *e = &w->mtyp[at++];
+      e->cpu = t->cpu;
+      e->mem = t->mem;
+      e->core = t->core;
+      e->num = t->num;
+      e->p = t->p;
+      e->whole = w->whole_ignores_gaps && t->core >= VGP_PLACE_CORE_WHOLE;
+    }
+    qsort(&w->mtyp[w->moff[m]], at - w->moff[m], sizeof(struct vgp__mtyp), vgp__mtyp_cmp);
+  }
+  w->moff[VGP_PLACE_MAX_MODELS] = at;
+  return 0;
+}
+
 int vgp__workload_build(struct vgp_place_workload *w) {
   struct vgp__shape *sorted;
   uint32_t n = 0, k = 0;
@@ -178,6 +227,7 @@ int vgp__workload_build(struct vgp_place_workload *w) {
 
   if (w->used == 0) {
     w->n_typ = 0;
+    memset(w->moff, 0, sizeof(w->moff));
     w->built_at = w->total;
     w->epoch++;
     return 0;
@@ -211,16 +261,22 @@ int vgp__workload_build(struct vgp_place_workload *w) {
     t->p = (double)sorted[i].count / (double)cum;
   }
   w->n_typ = k;
+  vgp__free(sorted);
+  int r = vgp__workload_compile(w);
+  if (r < 0)
+    return r;
   w->built_at = w->total;
   w->epoch++;
-  vgp__free(sorted);
   return 0;
 }
 
 int vgp__workload_refresh(struct vgp_place_workload *w, int force) {
   if (w->total == w->built_at)
     return 0;
-  uint64_t step = w->built_at / 16;
+  /* Doubling up to a thousand requests, then every quarter more: the
+   * distribution has settled by then, and each rebuild costs the scorers
+   * their caches. */
+  uint64_t step = w->built_at < 1024 ? w->built_at : w->built_at / 4;
   if (step < 1)
     step = 1;
   if (!force && w->total < w->built_at + step)
@@ -246,22 +302,26 @@ void vgp__state_of(const struct vgp_place_cluster *c, uint32_t node,
     s->core[i] = h->core_free[i];
 }
 
-/* The fragmentation of a state under the typical shapes of w. */
+/* The fragmentation of a state under the typical shapes of w.
+ *
+ * With the probabilities summing to one, FGD's sum over shapes t of
+ * p_t x (idle compute a request of shape t could not use) is the node's
+ * idle compute minus, over the shapes that fit, p_t x the idle compute on
+ * devices big enough for t. CPU-only shapes and shapes that do not allow
+ * the node's model never fit. With the model's shapes sorted by compute,
+ * largest first, the devices big enough are a growing prefix of the free
+ * compute sorted the same way, read off a prefix sum. */
 double vgp__frag(const struct vgp_place_cluster *c,
                  const struct vgp_place_workload *w,
                  const struct vgp__state *s) {
   uint32_t sorted[VGP_PLACE_MAX_DEVICES];
   uint64_t prefix[VGP_PLACE_MAX_DEVICES + 1];
-  uint64_t total = 0;
-  double frag = 0;
   uint32_t n = s->n;
 
   if (n == 0)
     return 0;
   if (s->model == VGP__MODEL_MIXED)
     return vgp__frag_mixed(c, w, s);
-  /* Free compute sorted descending, with prefix sums: for a threshold x,
-   * the devices that fit are a prefix and their sum is read directly. */
   for (uint32_t i = 0; i < n; i++) {
     uint32_t v = s->core[i], j = i;
     while (j > 0 && sorted[j - 1] < v) {
@@ -273,22 +333,20 @@ double vgp__frag(const struct vgp_place_cluster *c,
   prefix[0] = 0;
   for (uint32_t i = 0; i < n; i++)
     prefix[i + 1] = prefix[i] + sorted[i];
-  total = prefix[n];
-  if (total == 0)
-    return 0;
-  for (uint32_t k = 0; k < w->n_typ; k++) {
-    const struct vgp__typ *t = &w->typ[k];
-    if (t->num == 0 || (t->mask & (1ull << s->model)) == 0 || s->cpu < t->cpu ||
-        s->mem < t->mem || t->num > n || sorted[t->num - 1] < t->core) {
-      frag += t->p * (double)total;
-      continue;
-    }
-    uint32_t fit = t->num;
-    while (fit < n && sorted[fit] >= t->core)
+  uint64_t total = prefix[n];
+  if (total == 0 || s->model >= VGP_PLACE_MAX_MODELS)
+    return (double)total;
+  double usable = 0;
+  uint32_t fit = 0;
+  const struct vgp__mtyp *e = &w->mtyp[w->moff[s->model]];
+  const struct vgp__mtyp *end = &w->mtyp[w->moff[s->model + 1]];
+  for (; e < end; e++) {
+    while (fit < n && sorted[fit] >= e->core)
       fit++;
-    frag += t->p * (double)(total - prefix[fit]);
+    if (fit >= e->num && s->cpu >= e->cpu && s->mem >= e->mem)
+      usable += e->p * (double)(e->whole ? total : prefix[fit]);
   }
-  return frag;
+  return (double)total - usable;
 }
 
 /* The same for a node whose devices differ in model: a shape may use only
@@ -316,7 +374,7 @@ double vgp__frag_mixed(const struct vgp_place_cluster *c,
         }
     if (t->num == 0 || fit < t->num)
       frag += t->p * (double)total;
-    else
+    else if (!(w->whole_ignores_gaps && t->core >= VGP_PLACE_CORE_WHOLE))
       frag += t->p * (double)(total - fit_sum);
   }
   return frag;

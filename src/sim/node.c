@@ -73,6 +73,7 @@ int vgp_sim_open(struct vgp_sim_handle *h, char *err, size_t errlen) {
   memset(h, 0, sizeof(*h));
   h->shm.fd = -1;
   h->own_slot = -1;
+  pthread_mutex_init(&h->reclaim_lock, NULL);
   memset(cfg, 0, sizeof(cfg));
   count = vgp_sim_config_from_env(cfg, VGP_SIM_MAX_DEVICES, source,
                                   sizeof(source), err, errlen);
@@ -114,6 +115,7 @@ int vgp_sim_open_existing(struct vgp_sim_handle *h, int writable, char *err,
   memset(h, 0, sizeof(*h));
   h->shm.fd = -1;
   h->own_slot = -1;
+  pthread_mutex_init(&h->reclaim_lock, NULL);
   r = vgp_sim_state_path(h->path, sizeof(h->path));
   if (r < 0)
     return r;
@@ -180,10 +182,19 @@ int vgp_sim_slot_claim(struct vgp_sim_handle *h, int *ret_slot) {
                                        VGP_SIM_SLOT_CLAIMING, 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         continue;
-      s->claim_ns = vgp__now_ns();
+      uint64_t mine = vgp__now_ns();
+      __atomic_store_n(&s->claim_ns, mine, __ATOMIC_RELEASE);
       if (vgp__ofd_trylock(h->shm.fd, vgp__slot_lock_offset(i)) < 0) {
-        /* A previous owner's lock is somehow still held: leave it. */
+        /* Someone holds the slot's lock (a reclaimer at work): leave it. */
         __atomic_store_n(&s->state, VGP_SIM_SLOT_FREE, __ATOMIC_RELEASE);
+        continue;
+      }
+      /* If we were descheduled for long enough, a reclaimer may have
+       * freed this claim and another process claimed the slot since: then
+       * it is theirs. */
+      if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != VGP_SIM_SLOT_CLAIMING ||
+          __atomic_load_n(&s->claim_ns, __ATOMIC_ACQUIRE) != mine) {
+        vgp__ofd_unlock(h->shm.fd, vgp__slot_lock_offset(i));
         continue;
       }
       vgp__slot_scrub(node, i);
@@ -220,6 +231,7 @@ void vgp_sim_slot_release(struct vgp_sim_handle *h, int slot) {
 int vgp_sim_reclaim_dead(struct vgp_sim_handle *h) {
   struct vgp_sim_node *node = h->node;
   int freed = 0;
+  pthread_mutex_lock(&h->reclaim_lock);
   uint64_t now = vgp__now_ns();
   for (int i = 0; i < VGP_SIM_MAX_PROCS; i++) {
     struct vgp_sim_proc_slot *s = &node->slots[i];
@@ -240,6 +252,7 @@ int vgp_sim_reclaim_dead(struct vgp_sim_handle *h) {
     }
     vgp__ofd_unlock(h->shm.fd, vgp__slot_lock_offset(i));
   }
+  pthread_mutex_unlock(&h->reclaim_lock);
   return freed;
 }
 
@@ -248,6 +261,10 @@ int vgp_sim_mem_charge(struct vgp_sim_handle *h, int slot, int dev,
   struct vgp_sim_node *node = h->node;
   struct vgp_sim_device_state *ds = &node->dev[dev];
   uint64_t total = node->cfg[dev].total_memory;
+  /* A GPU frees a process's memory the moment the process dies. The node
+   * learns of deaths only by looking, so it looks before every charge:
+   * memory of a dead process never coexists with a new allocation. */
+  vgp_sim_reclaim_dead(h);
   for (int attempt = 0; attempt < 2; attempt++) {
     uint64_t used = __atomic_load_n(&ds->used_bytes, __ATOMIC_ACQUIRE);
     for (;;) {
@@ -260,7 +277,7 @@ int vgp_sim_mem_charge(struct vgp_sim_handle *h, int slot, int dev,
         return 0;
       }
     }
-    /* Full: memory of processes that died may still be counted. */
+    /* Full: a process may have died since we looked. */
     if (attempt == 0 && vgp_sim_reclaim_dead(h) == 0)
       break;
   }

@@ -35,6 +35,7 @@
 #ifndef VGP_SIM_NODE_H
 #define VGP_SIM_NODE_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -141,6 +142,10 @@ struct vgp_sim_handle {
   struct vgp__shm shm;
   struct vgp_sim_node *node;
   int own_slot;              /* the slot this handle claimed, or -1 */
+  /* Slot locks belong to the open file description all threads share, so
+   * two threads could both take over the same dead slot; this mutex keeps
+   * the process's reclaims one at a time. */
+  pthread_mutex_t reclaim_lock;
   char path[4096];
 };
 

@@ -46,12 +46,12 @@ VGP_TEST(charge_within_limit) {
   ASSERT_OK(vgp__region_claim(&h, &slot));
   ASSERT_EQ_INT(vgp__region_device(&h, "GPU-test", 0, 0), 0);
   ASSERT_EQ_INT(vgp__region_device(&h, "GPU-other", 0, 0), -ENOENT);
-  ASSERT_OK(vgp__region_charge(&h, slot, 0, 600, 0));
-  ASSERT_EQ_INT(vgp__region_charge(&h, slot, 0, 401, 0), -EDQUOT);
-  ASSERT_OK(vgp__region_charge(&h, slot, 0, 400, 0));
+  ASSERT_OK(vgp__region_charge(&h, slot, 0, 600, 1000));
+  ASSERT_EQ_INT(vgp__region_charge(&h, slot, 0, 401, 1000), -EDQUOT);
+  ASSERT_OK(vgp__region_charge(&h, slot, 0, 400, 1000));
   ASSERT_EQ_U64(h.r->dev[0].used, 1000);
   ASSERT_EQ_U64(h.r->dev[0].oom_events, 1);
-  ASSERT_OK(vgp__region_charge(&h, slot, 0, 5, 1)); /* forced past it */
+  ASSERT_OK(vgp__region_charge(&h, slot, 0, 5, VGP_REGION_NO_LIMIT)); /* forced past it */
   vgp__region_uncharge(&h, slot, 0, 1005);
   ASSERT_EQ_U64(h.r->dev[0].used, 0);
   ASSERT_EQ_U64(h.r->dev[0].peak, 1005);
@@ -78,7 +78,7 @@ VGP_HELPER(charge_and_wait) {
   int slot;
   if (vgp__region_open(&h, argv[0], 1, err, sizeof(err)) < 0 || vgp__region_claim(&h, &slot) < 0)
     return 10;
-  if (vgp__region_charge(&h, slot, 0, (uint64_t)atoll(argv[1]), 0) < 0)
+  if (vgp__region_charge(&h, slot, 0, (uint64_t)atoll(argv[1]), 1 << 20) < 0)
     return 11;
   (void)argc;
   ssize_t w = write(1, "C", 1);
@@ -115,8 +115,8 @@ VGP_HELPER(die_mid_charge) {
   setenv("VGPOOL_TEST_CRASH_AT", "region-charge:2", 1);
   if (vgp__region_open(&h, argv[0], 1, err, sizeof(err)) < 0 || vgp__region_claim(&h, &slot) < 0)
     return 10;
-  vgp__region_charge(&h, slot, 0, 100, 0);
-  vgp__region_charge(&h, slot, 0, 200, 0); /* dies in here, lock held */
+  vgp__region_charge(&h, slot, 0, 100, 1 << 20);
+  vgp__region_charge(&h, slot, 0, 200, 1 << 20); /* dies in here, lock held */
   (void)argc;
   return 12;
 }
@@ -127,14 +127,14 @@ VGP_TEST(death_while_holding_the_lock_is_repaired) {
   open_region(&h);
   int slot;
   ASSERT_OK(vgp__region_claim(&h, &slot));
-  ASSERT_OK(vgp__region_charge(&h, slot, 0, 1000, 0));
+  ASSERT_OK(vgp__region_charge(&h, slot, 0, 1000, 1 << 20));
   pid_t pid = vgp_test_spawn("die_mid_charge", region_path(), NULL);
   ASSERT_EQ_INT(vgp_test_wait(pid), 128 + SIGKILL);
   /* The dead holder left the total counting 200 bytes no slot owns. */
   ASSERT_EQ_U64(h.r->dev[0].used, 1300);
   ASSERT_EQ_INT(h.r->dirty, 1);
   uint64_t t0 = vgp__now_ns();
-  ASSERT_OK(vgp__region_charge(&h, slot, 0, 1, 0));
+  ASSERT_OK(vgp__region_charge(&h, slot, 0, 1, 1 << 20));
   ASSERT_LT_U64(vgp__now_ns() - t0, VGP_NSEC_PER_SEC);
   ASSERT_EQ_U64(h.r->repairs, 1);
   ASSERT_EQ_U64(h.r->dev[0].used, 1101); /* ours 1001 + the dead one's 100 */
@@ -146,6 +146,7 @@ VGP_TEST(death_while_holding_the_lock_is_repaired) {
 
 struct churn {
   struct vgp__region *h;
+  uint64_t limit;
   int slot;
   unsigned seed;
   double seconds;
@@ -160,7 +161,7 @@ static void *churn_thread(void *arg) {
   while (vgp__now_ns() < end) {
     if (n < 64 && (n == 0 || rand_r(&c->seed) % 2)) {
       uint64_t b = 1 + rand_r(&c->seed) % 5000;
-      if (vgp__region_charge(c->h, c->slot, 0, b, 0) == 0)
+      if (vgp__region_charge(c->h, c->slot, 0, b, c->limit) == 0)
         sizes[n++] = b;
     } else if (n > 0) {
       vgp__region_uncharge(c->h, c->slot, 0, sizes[--n]);
@@ -180,7 +181,7 @@ VGP_HELPER(churn) {
   pthread_t t[2];
   struct churn c[2];
   for (int i = 0; i < 2; i++) {
-    c[i] = (struct churn){&h, slot, (unsigned)getpid() * 7u + (unsigned)i, atof(argv[1]), 0};
+    c[i] = (struct churn){&h, 40000, slot, (unsigned)getpid() * 7u + (unsigned)i, atof(argv[1]), 0};
     pthread_create(&t[i], NULL, churn_thread, &c[i]);
   }
   for (int i = 0; i < 2; i++)

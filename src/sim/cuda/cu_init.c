@@ -44,6 +44,7 @@ static void vgp__atfork_child(void) {
   }
   pthread_mutex_init(&g_cu.lock, NULL);
   pthread_mutex_init(&g_cu.pool_lock, NULL);
+  pthread_mutex_init(&g_cu.sim.reclaim_lock, NULL);
 }
 
 static void vgp__install_atfork(void) {

@@ -40,8 +40,11 @@
 #include "proc.h"
 #include "strutil.h"
 
+/* Writers first: with glibc's default preference for readers, threads
+ * that query in a loop would keep nvmlInit/nvmlShutdown out forever. No
+ * query takes the lock twice, which this kind of lock would not allow. */
 struct vgp__nvml_global vgp__nvml = {
-  .lock = PTHREAD_RWLOCK_INITIALIZER,
+  .lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP,
 };
 
 struct nvmlDevice_st vgp__nvml_devices[VGP_SIM_MAX_DEVICES];
