@@ -39,6 +39,13 @@ extern "C" {
 #define VGP_REGION_MAX_PROCS 128
 #define VGP_REGION_CTL_WORDS 32
 
+/* The public part of a device's compute-share controller state (ctl[]);
+ * the rest belongs to libvgpool.so. */
+#define VGP_CTL_ACHIEVED_PPM 0    /* share achieved lately, parts per million */
+#define VGP_CTL_ACHIEVED_NS 1     /* when it was last measured (CLOCK_MONOTONIC) */
+#define VGP_CTL_EFFECTIVE_PCT 2   /* target in force: the share, or 100 while an
+                                     elastic container borrows idle time */
+
 enum vgp_region_slot_state {
   VGP_REGION_SLOT_FREE = 0,
   VGP_REGION_SLOT_CLAIMING = 1,

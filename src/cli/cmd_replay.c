@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +148,7 @@ static void vgp__mean_sd(const struct vgp_replay_run *runs, unsigned n,
   *mean = n > 0 ? s / n : 0;
   for (unsigned i = 0; i < n; i++)
     q += (get(&runs[i]) - *mean) * (get(&runs[i]) - *mean);
-  *sd = n > 1 ? __builtin_sqrt(q / (n - 1)) : 0;
+  *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
 }
 
 static double vgp__get_alloc(const struct vgp_replay_run *r) { return r->alloc_at_100; }

@@ -16,6 +16,7 @@ struct vgp_subcommand {
 };
 
 static const struct vgp_subcommand vgp_subcommands[] = {
+  {"demo", vgp_cmd_demo, "show three workloads sharing one simulated GPU (no GPU needed)"},
   {"replay", vgp_cmd_replay, "replay a cluster trace through placement policies"},
   {"run", vgp_cmd_run, "run a command with a GPU memory quota, compute share and priority"},
   {"sim", vgp_cmd_sim, "show, reset or select the simulated GPU node"},

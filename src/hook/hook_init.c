@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "hook_internal.h"
@@ -44,6 +45,7 @@ static void *(*vgp__dlsym_fn)(void *, const char *);
 /* HAMi compatibility: per-index limits parsed from the environment. */
 static uint64_t vgp__env_memory[VGP_MAX_DEVICES];
 static unsigned vgp__env_cores[VGP_MAX_DEVICES];
+static int vgp__env_policy = VGP_POLICY_ELASTIC;
 
 static void vgp__find_real_dlsym(void) {
   /* Our own dlsym is an override; the real one is the next definition.
@@ -163,6 +165,22 @@ static void vgp__config_env(void) {
     return;
   }
   g_hook.limits.priority = (int)priority;
+  /* HAMi's GPU_CORE_UTILIZATION_POLICY: by default a share only binds
+   * while others contend (our elastic), "force" always binds (hard),
+   * "disable" turns compute limits off. */
+  const char *policy = getenv("GPU_CORE_UTILIZATION_POLICY");
+  vgp__env_policy = VGP_POLICY_ELASTIC;
+  if (policy != NULL && strcasecmp(policy, "force") == 0)
+    vgp__env_policy = VGP_POLICY_HARD;
+  else if (policy != NULL && strcasecmp(policy, "disable") == 0)
+    for (int i = 0; i < VGP_MAX_DEVICES; i++)
+      vgp__env_cores[i] = 100;
+  else if (policy != NULL && *policy != '\0' && strcasecmp(policy, "default") != 0) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "GPU_CORE_UTILIZATION_POLICY=\"%s\" is not default, force or disable", policy);
+    vgp__refuse(msg);
+    return;
+  }
   char path[4096], err[512];
   const char *shared = getenv("CUDA_DEVICE_MEMORY_SHARED_CACHE");
   if (shared != NULL && *shared != '\0')
@@ -263,6 +281,7 @@ CUresult vgp__hook_map_devices(void) {
     } else {
       h->limit = vgp__env_memory[i];
       h->cores = vgp__env_cores[i];
+      h->policy = vgp__env_policy;
       h->region_dev = vgp__region_device(&g_hook.region, h->uuid, 1, h->limit);
       if (h->region_dev < 0) {
         vgp__refuse("the shared region has no room for another device");
@@ -275,6 +294,7 @@ CUresult vgp__hook_map_devices(void) {
       h->limit = total;
   }
   g_hook.ndev = count;
+  vgp__share_setup();
   /* A process that starts CUDA takes its place in the container now, so
    * it is listed as one of the container's processes and a full region is
    * reported here, not at some later allocation. */

@@ -65,6 +65,7 @@ enum vgp__mode {
 /* Per visible device (CUDA ordinal). */
 struct vgp__hdev {
   int region_dev;      /* index in the region, -1 if not limited */
+  int governed;        /* compute share below 100%: launches are paced */
   uint64_t limit;      /* bytes, 0 = none */
   unsigned cores;
   int policy;
@@ -156,10 +157,28 @@ void vgp__uncharge(int dev, uint64_t bytes);
  * dev (-1: all devices) and settles the charges. */
 void vgp__pools_settle(int dev);
 
+/* The CUDA ordinal of the device a stream belongs to (NULL, legacy and
+ * per-thread streams: the current context's). */
+CUresult vgp__stream_device(CUstream stream, int *ret_dev);
+
 /* Forgets (and uncharges) every record made in ctx. */
 void vgp__forget_context(uint64_t ctx);
 
 /* ---- hook_launch.c */
 extern int vgp__launch_gate; /* non-zero when some launch must be governed */
+
+/* A real launch, packaged so the governor can run it. */
+typedef CUresult (*vgp__launch_fn)(void *args);
+
+/* ---- hook_share.c */
+
+/* Prepares compute-share governing for the mapped devices and raises the
+ * launch gate when any of them has a share below 100%. Called once, with
+ * g_hook.lock held, after the devices are mapped. */
+void vgp__share_setup(void);
+
+/* The governed launch path: waits (without spinning) until the container's
+ * share admits a launch on the stream's device, then runs `launch`. */
+CUresult vgp__launch_governed(CUstream stream, vgp__launch_fn launch, void *args);
 
 #endif

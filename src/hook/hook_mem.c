@@ -368,7 +368,7 @@ void vgp__pools_settle(int dev) {
   }
 }
 
-static CUresult vgp__stream_device(CUstream stream, int *ret_dev) {
+CUresult vgp__stream_device(CUstream stream, int *ret_dev) {
   if (stream != NULL && stream != CU_STREAM_LEGACY && stream != CU_STREAM_PER_THREAD) {
     CUcontext ctx = NULL, cur = NULL;
     CUresult r = vgp__real_cu.cuStreamGetCtx(stream, &ctx);

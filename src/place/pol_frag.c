@@ -144,6 +144,18 @@ static void vgp__fragpol_destroy(void *state) {
   vgp__free(s);
 }
 
+/* Compute capacity per model, for the scarcity term. */
+static void vgp__fragpol_capacity(struct vgp__fragpol *s,
+                                  const struct vgp_place_cluster *c) {
+  memset(s->model_cap, 0, sizeof(s->model_cap));
+  s->cap_total = 0;
+  for (uint32_t n = 0; n < c->n_nodes; n++)
+    for (uint32_t d = 0; d < c->nodes[n].n_dev; d++) {
+      s->model_cap[c->nodes[n].dev[d].model] += c->nodes[n].dev[d].core_total;
+      s->cap_total += c->nodes[n].dev[d].core_total;
+    }
+}
+
 static void vgp__fragpol_observe(void *state, const struct vgp_place_ctx *ctx) {
   struct vgp__fragpol *s = state;
   const struct vgp__creq *cr = vgp__ctx_creq(ctx);
@@ -159,13 +171,8 @@ static void vgp__fragpol_observe(void *state, const struct vgp_place_ctx *ctx) {
   s->gpu_cpu += (double)cr->req->cpu_milli;
   s->gpu_mem += (double)cr->req->mem_bytes;
   s->gpu_milli += milli;
-  if (s->cap_total == 0) {
-    for (uint32_t n = 0; n < c->n_nodes; n++)
-      for (uint32_t d = 0; d < c->nodes[n].n_dev; d++) {
-        s->model_cap[c->nodes[n].dev[d].model] += c->nodes[n].dev[d].core_total;
-        s->cap_total += c->nodes[n].dev[d].core_total;
-      }
-  }
+  if (s->cap_total == 0)
+    vgp__fragpol_capacity(s, c);
   double allowed = 0;
   for (uint32_t m = 0; m < c->n_models; m++)
     if (shape.mask & (1ull << m))
@@ -179,8 +186,11 @@ static void vgp__fragpol_observe(void *state, const struct vgp_place_ctx *ctx) {
         s->model_dem[m] += milli * s->model_cap[m] / allowed;
 }
 
-/* Takes the snapshots for a new epoch: ratios, scarcity, and the plan. */
-static int vgp__fragpol_new_epoch(struct vgp__fragpol *s) {
+/* Takes the snapshots for a new epoch: ratios, scarcity, and the plan. The
+ * capacity per model is re-read too, in case nodes came or went. */
+static int vgp__fragpol_new_epoch(struct vgp__fragpol *s,
+                                  const struct vgp_place_cluster *c) {
+  vgp__fragpol_capacity(s, c);
   s->cpu_per_milli = s->gpu_milli > 0 ? s->gpu_cpu / s->gpu_milli : 0;
   s->mem_per_milli = s->gpu_milli > 0 ? s->gpu_mem / s->gpu_milli : 0;
   for (uint32_t m = 0; m < VGP_PLACE_MAX_MODELS; m++)
@@ -240,7 +250,7 @@ static int vgp__fragpol_begin(void *state, const struct vgp_place_ctx *ctx) {
       return r;
   }
   if (s->epoch != s->w->epoch)
-    return vgp__fragpol_new_epoch(s);
+    return vgp__fragpol_new_epoch(s, ctx->cluster);
   return 0;
 }
 

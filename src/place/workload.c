@@ -7,16 +7,19 @@
  * 95%), with their probabilities renormalized. Each rebuild of the typical
  * part bumps an epoch, which is how scorers know their cached values are
  * stale. Rebuilding after every request would throw those caches away on
- * every pod, so a distribution is only rebuilt when it has grown by a
- * sixteenth since the last build (and always when a caller forces it);
- * a shape's probability moves by well under a percent in between.
+ * every pod, so a distribution is rebuilt when its count has doubled, up
+ * to 1,024 requests, and then when it has grown by a quarter (and always
+ * when a caller forces it): by a thousand requests the proportions have
+ * settled, and a rebuild costs the scorers all their cached values.
  *
  * Fragmentation, FGD's definition: for a node and one typical shape t,
  *   - if t asks for no GPU, or the node's model is not allowed for t, or
  *     the node lacks the CPU (or, for memory-aware distributions, the host
  *     memory) or the fitting devices for t, all its idle compute is a
  *     fragment for t;
- *   - otherwise the idle compute on devices too small for t is.
+ *   - otherwise the idle compute on devices too small for t is (or, when
+ *     whole_ignores_gaps is set and t wants whole devices, nothing: frag's
+ *     view that whole devices are fungible and gaps are for shares).
  * The node's fragmentation is the expectation over t. The caller passes a
  * node state, not a node, so that a scorer can ask "what if" about states
  * that do not exist yet.

@@ -40,8 +40,12 @@ static int vgp__csv_fail(struct vgp__csv *csv, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (csv->err != NULL && csv->err_len > 0)
-    snprintf(csv->err, csv->err_len, "%s:%u: %s", csv->name, csv->line, msg);
+  if (csv->err != NULL && csv->err_len > 0) {
+    if (csv->line == 0)
+      snprintf(csv->err, csv->err_len, "%s: %s", csv->name, msg);
+    else
+      snprintf(csv->err, csv->err_len, "%s:%u: %s", csv->name, csv->line, msg);
+  }
   return code;
 }
 

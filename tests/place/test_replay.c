@@ -112,7 +112,7 @@ VGP_TEST(bad_node_lists_name_the_line) {
     const char *text;
     const char *msg;
   } bad[] = {
-      {"", "nodes.csv:0: empty file"},
+      {"", "nodes.csv: empty file"},
       {"sn,cpu_milli,memory_mib,model\nn0,1,1,T4\n", "nodes.csv:1: missing column 'gpu'"},
       {"sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,1,T4\nn1,1,1,1\n",
        "nodes.csv:3: expected 5 fields, found 4"},

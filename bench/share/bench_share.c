@@ -1,0 +1,356 @@
+/*
+ * bench_share.c - how accurately containers get their compute shares.
+ *
+ * Runs containers of saturating vgpool-burn workloads under `vgpool run
+ * --cores N` on a private simulated node and measures, from the
+ * simulator's ground truth (each process's cumulative kernel time on the
+ * device, in the node state), the share of device time each container
+ * really got:
+ *
+ *   - one container alone, targets 10, 25, 50, 75, 90 % with kernels of
+ *     50 us, 1 ms and 20 ms;
+ *   - two containers 30 + 60 and 10 + 90, three containers 20 / 30 / 50;
+ *   - the 10 + 90 case with the 90 starting 3 s after the 10, sampled
+ *     every 100 ms for a plot (--plot FILE.svg).
+ *
+ * For each container it prints the mean share over 10 s after
+ * convergence, the error against the target, and the convergence time: how
+ * long after the container's start the share over the last second first
+ * came within 2 points of the target. Figures, not pass/fail: the goal is
+ * |error| <= 2 points and convergence within 1 s.
+ *
+ * usage: vgpool-bench-share [--quick] [--plot FILE.svg] [--only NAME]
+ * (VGPOOL_BUILD_DIR locates vgpool, vgpool-burn and the simulator.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "node.h"
+#include "region.h"
+#include "strutil.h"
+
+#define MAX_C 3
+#define MAX_SAMPLES 4096
+#define SAMPLE_NS (100 * VGP_NSEC_PER_MSEC)
+
+struct container {
+  const char *name;
+  unsigned cores;
+  unsigned kernel_us;
+  double start_s;      /* delay after the scenario starts */
+  double run_s;
+  pid_t pid;           /* the vgpool run process */
+  double start_abs;    /* seconds since scenario start when it began */
+  uint64_t busy[MAX_SAMPLES]; /* cumulative kernel ns at each sample */
+  int32_t pids[VGP_REGION_MAX_PROCS];
+  int npids;
+};
+
+struct scenario {
+  const char *name;
+  int n;
+  struct container c[MAX_C];
+  double t[MAX_SAMPLES];
+  int nsamples;
+};
+
+static char build_dir[4096], tmp_root[4096];
+static int quick;
+
+static void die(const char *msg) {
+  fprintf(stderr, "vgpool-bench-share: %s\n", msg);
+  exit(1);
+}
+
+static void rm_rf(const char *dir) {
+  char cmd[8192];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "vgpool-bench-share: could not remove %s\n", dir);
+}
+
+static pid_t start_container(const struct container *c, double duration) {
+  char vgpool[4200], burn[4200], cores[16], kus[32], dur[32];
+  snprintf(vgpool, sizeof(vgpool), "%s/src/cli/vgpool", build_dir);
+  snprintf(burn, sizeof(burn), "%s/src/work/vgpool-burn", build_dir);
+  snprintf(cores, sizeof(cores), "%u", c->cores);
+  snprintf(kus, sizeof(kus), "%u", c->kernel_us);
+  snprintf(dur, sizeof(dur), "%.1f", duration);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    execl(vgpool, vgpool, "run", "--name", c->name, "--cores", cores, "--memory", "1GiB", "--",
+          burn, "--saturate", "--kernel-us", kus, "--duration", dur, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* Learns which processes belong to the container from its region. */
+static void learn_pids(struct container *c) {
+  char path[8300], err[256];
+  snprintf(path, sizeof(path), "%s/root/containers/%s/region", tmp_root, c->name);
+  struct vgp__region h;
+  if (vgp__region_open(&h, path, 0, err, sizeof(err)) < 0)
+    return;
+  for (int i = 0; i < VGP_REGION_MAX_PROCS; i++) {
+    if (h.r->slots[i].state != VGP_REGION_SLOT_ACTIVE)
+      continue;
+    int32_t pid = h.r->slots[i].pid;
+    int known = 0;
+    for (int k = 0; k < c->npids; k++)
+      known |= c->pids[k] == pid;
+    if (!known && c->npids < VGP_REGION_MAX_PROCS)
+      c->pids[c->npids++] = pid;
+  }
+  vgp__region_close(&h);
+}
+
+/* Cumulative kernel time of the container's processes on device 0; a
+ * process keeps its node slot (and counters) until it exits, and a burn
+ * workload is one process, so the last value seen stays valid after. */
+static uint64_t container_busy(struct vgp_sim_handle *node, const struct container *c, uint64_t prev) {
+  uint64_t sum = 0;
+  int seen = 0;
+  for (int i = 0; i < VGP_SIM_MAX_PROCS; i++) {
+    const struct vgp_sim_proc_slot *s = &node->node->slots[i];
+    if (s->state != VGP_SIM_SLOT_ACTIVE)
+      continue;
+    for (int k = 0; k < c->npids; k++)
+      if (s->pid == c->pids[k]) {
+        sum += __atomic_load_n(&s->dev[0].busy_ns, __ATOMIC_ACQUIRE);
+        seen = 1;
+      }
+  }
+  return seen && sum >= prev ? sum : prev;
+}
+
+static void run_scenario(struct scenario *sc) {
+  snprintf(tmp_root, sizeof(tmp_root), "/tmp/vgpool-bench-share-%d", (int)getpid());
+  rm_rf(tmp_root);
+  mkdir(tmp_root, 0755);
+  char p[8300];
+  snprintf(p, sizeof(p), "%s/root", tmp_root);
+  setenv("VGPOOL_ROOT", p, 1);
+  snprintf(p, sizeof(p), "%s/node.state", tmp_root);
+  setenv("VGPOOL_SIM_STATE", p, 1);
+  setenv("VGPOOL_SIM_DEVICES", "1xH100-80GB", 1);
+  unsetenv("VGPOOL_SIM_CONFIG");
+  snprintf(p, sizeof(p), "%s/src/sim", build_dir);
+  setenv("LD_LIBRARY_PATH", p, 1);
+
+  struct vgp_sim_handle node;
+  char err[512];
+  if (vgp_sim_open(&node, err, sizeof(err)) < 0)
+    die(err);
+  uint64_t t0 = vgp__now_ns();
+  int started = 0, running = 0;
+  sc->nsamples = 0;
+  for (int i = 0; i < sc->n; i++)
+    sc->c[i].pid = 0;
+  for (;;) {
+    double now_s = (double)(vgp__now_ns() - t0) / 1e9;
+    for (int i = 0; i < sc->n; i++) {
+      struct container *c = &sc->c[i];
+      if (c->pid == 0 && now_s >= c->start_s) {
+        c->pid = start_container(c, c->run_s);
+        c->start_abs = now_s;
+        c->npids = 0;
+        started++;
+        running++;
+      }
+      if (c->pid > 0) {
+        learn_pids(c);
+        int st;
+        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+          if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr, "vgpool-bench-share: container %s exited with status %d\n", c->name,
+                    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+          c->pid = -1;
+          running--;
+        }
+      }
+    }
+    if (sc->nsamples < MAX_SAMPLES) {
+      sc->t[sc->nsamples] = now_s;
+      for (int i = 0; i < sc->n; i++) {
+        uint64_t prev = sc->nsamples > 0 ? sc->c[i].busy[sc->nsamples - 1] : 0;
+        sc->c[i].busy[sc->nsamples] = container_busy(&node, &sc->c[i], prev);
+      }
+      sc->nsamples++;
+    }
+    if (started == sc->n && running == 0)
+      break;
+    vgp__sleep_until_ns(t0 + (uint64_t)sc->nsamples * SAMPLE_NS);
+  }
+  vgp_sim_close(&node);
+  rm_rf(tmp_root);
+}
+
+/* Share over samples [a, b]. */
+static double share_between(const struct scenario *sc, const struct container *c, int a, int b) {
+  double dt = sc->t[b] - sc->t[a];
+  return dt > 0 ? (double)(c->busy[b] - c->busy[a]) / 1e9 / dt : 0.0;
+}
+
+static int sample_at(const struct scenario *sc, double t) {
+  for (int i = 0; i < sc->nsamples; i++)
+    if (sc->t[i] >= t)
+      return i;
+  return sc->nsamples - 1;
+}
+
+/* Convergence: first time after start when the last second's share is
+ * within 2 points of the target. */
+static double convergence(const struct scenario *sc, const struct container *c) {
+  double target = c->cores / 100.0;
+  int first = sample_at(sc, c->start_abs + 1.0);
+  for (int i = first; i < sc->nsamples; i++) {
+    int j = sample_at(sc, sc->t[i] - 1.0);
+    if (j >= i)
+      continue;
+    double s = share_between(sc, c, j, i);
+    if (s > target - 0.02 && s < target + 0.02)
+      return sc->t[i] - c->start_abs;
+  }
+  return -1;
+}
+
+static void report(const struct scenario *sc, const char *label) {
+  for (int i = 0; i < sc->n; i++) {
+    const struct container *c = &sc->c[i];
+    double conv = convergence(sc, c);
+    double from = c->start_abs + (conv > 1.0 ? conv : 1.0);
+    double to = from + (quick ? 4.0 : 10.0);
+    int a = sample_at(sc, from), b = sample_at(sc, to);
+    double s = share_between(sc, c, a, b) * 100.0;
+    char converged[32];
+    if (conv < 0)
+      snprintf(converged, sizeof(converged), "never");
+    else
+      snprintf(converged, sizeof(converged), "%.2fs", conv);
+    printf("%-22s %-8s %6u %8u %9.2f %+7.2f %10s\n", label, c->name, c->cores, c->kernel_us, s,
+           s - c->cores, converged);
+    fflush(stdout);
+  }
+}
+
+static void plot(const struct scenario *sc, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (f == NULL)
+    die("cannot write the plot");
+  const double W = 720, H = 360, L = 60, R = 20, T = 30, B = 50;
+  double tmax = sc->t[sc->nsamples - 1];
+  fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+             "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+  fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+  fprintf(f, "<text x=\"%.0f\" y=\"18\" text-anchor=\"middle\">Share of device time, 10%% + 90%% "
+             "containers (the 90%% starts at 3 s); 1 s windows, simulator ground truth</text>\n", W / 2);
+  for (int pct = 0; pct <= 100; pct += 10) {
+    double y = T + (H - T - B) * (1 - pct / 100.0);
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, y, W - R, y);
+    fprintf(f, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%d%%</text>\n", L - 6, y + 4, pct);
+  }
+  for (int s = 0; s <= (int)tmax; s++) {
+    double x = L + (W - L - R) * s / tmax;
+    fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%d s</text>\n", x, H - B + 18, s);
+  }
+  static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c"};
+  for (int i = 0; i < sc->n; i++) {
+    const struct container *c = &sc->c[i];
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\" stroke-dasharray=\"4 4\"/>\n",
+            L, T + (H - T - B) * (1 - c->cores / 100.0), W - R, T + (H - T - B) * (1 - c->cores / 100.0),
+            colors[i]);
+    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colors[i]);
+    for (int k = 0; k < sc->nsamples; k++) {
+      int j = sample_at(sc, sc->t[k] - 1.0);
+      if (sc->t[k] < c->start_abs + 1.0 || j >= k)
+        continue;
+      double s = share_between(sc, c, j, k);
+      fprintf(f, "%.1f,%.1f ", L + (W - L - R) * sc->t[k] / tmax, T + (H - T - B) * (1 - s));
+    }
+    fprintf(f, "\"/>\n");
+    fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">%s (target %u%%)</text>\n", L + 10 + 180.0 * i,
+            H - 12, colors[i], c->name, c->cores);
+  }
+  fprintf(f, "</svg>\n");
+  fclose(f);
+}
+
+int main(int argc, char **argv) {
+  const char *plot_path = NULL, *only = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0)
+      quick = 1;
+    else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc)
+      plot_path = argv[++i];
+    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+      only = argv[++i];
+    else {
+      fprintf(stderr, "usage: vgpool-bench-share [--quick] [--plot FILE.svg] [--only single|pairs|three|plot]\n");
+      return 2;
+    }
+  }
+  const char *bd = getenv("VGPOOL_BUILD_DIR");
+  if (bd == NULL)
+    die("set VGPOOL_BUILD_DIR to the build directory");
+  vgp__strlcpy(build_dir, bd, sizeof(build_dir));
+  double run = quick ? 6.5 : 12.5;
+  printf("%-22s %-8s %6s %8s %9s %7s %10s\n", "scenario", "cont.", "target", "kern_us", "achieved",
+         "error", "converged");
+
+  static const unsigned targets[] = {10, 25, 50, 75, 90};
+  static const unsigned kernels[] = {50, 1000, 20000};
+  static struct scenario sc;
+  if (only == NULL || strcmp(only, "single") == 0) {
+    for (size_t k = 0; k < 3; k++)
+      for (size_t t = 0; t < 5; t++) {
+        memset(&sc, 0, sizeof(sc));
+        sc.n = 1;
+        sc.c[0] = (struct container){.name = "alone", .cores = targets[t], .kernel_us = kernels[k], .run_s = run};
+        run_scenario(&sc);
+        report(&sc, "one container");
+      }
+  }
+  if (only == NULL || strcmp(only, "pairs") == 0) {
+    static const unsigned pairs[2][2] = {{30, 60}, {10, 90}};
+    for (int p = 0; p < 2; p++) {
+      memset(&sc, 0, sizeof(sc));
+      sc.n = 2;
+      sc.c[0] = (struct container){.name = "a", .cores = pairs[p][0], .kernel_us = 1000, .run_s = run};
+      sc.c[1] = (struct container){.name = "b", .cores = pairs[p][1], .kernel_us = 1000, .run_s = run};
+      run_scenario(&sc);
+      report(&sc, p == 0 ? "two: 30 + 60" : "two: 10 + 90");
+    }
+  }
+  if (only == NULL || strcmp(only, "three") == 0) {
+    memset(&sc, 0, sizeof(sc));
+    sc.n = 3;
+    sc.c[0] = (struct container){.name = "a", .cores = 20, .kernel_us = 1000, .run_s = run};
+    sc.c[1] = (struct container){.name = "b", .cores = 30, .kernel_us = 1000, .run_s = run};
+    sc.c[2] = (struct container){.name = "c", .cores = 50, .kernel_us = 1000, .run_s = run};
+    run_scenario(&sc);
+    report(&sc, "three: 20/30/50");
+  }
+  if (plot_path != NULL && (only == NULL || strcmp(only, "plot") == 0)) {
+    memset(&sc, 0, sizeof(sc));
+    sc.n = 2;
+    sc.c[0] = (struct container){.name = "ten", .cores = 10, .kernel_us = 1000, .run_s = 10};
+    sc.c[1] = (struct container){.name = "ninety", .cores = 90, .kernel_us = 1000, .start_s = 3, .run_s = 7};
+    run_scenario(&sc);
+    report(&sc, "plot: 10 + 90 late");
+    plot(&sc, plot_path);
+    printf("plot written to %s\n", plot_path);
+  }
+  return 0;
+}
