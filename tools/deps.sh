@@ -13,6 +13,9 @@ need() { # need COMMAND PACKAGE
 }
 
 need cc gcc
+# gcc only recommends the C library headers, and apt-get below skips
+# recommends.
+[ -e /usr/include/stdio.h ] || missing="$missing libc6-dev"
 need make make
 need meson meson
 need ninja ninja-build

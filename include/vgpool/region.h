@@ -12,15 +12,17 @@
  * `vgpool run`) with the container's limits copied in; libvgpool.so only
  * creates one itself in HAMi compatibility mode (no limits file).
  *
- * Concurrency. Memory charges change under the region lock, an open file
- * description lock on a byte past the end of the file, which the kernel
- * releases when its holder dies however it dies; the holder marks the region
- * dirty while it updates, so the next holder after a crash recomputes the
- * totals from the slots. Totals are also atomics, so readers (vgpool top,
- * memory queries) never lock. Process slots are claimed with
- * compare-and-swap, never move, and are owned by (pid, start time); each is
- * kept alive by its own byte lock, so liveness needs no pid and works across
- * PID namespaces.
+ * Concurrency. Memory charges change under the region lock, a
+ * process-shared robust mutex in the file: taking it when nobody holds it
+ * is one atomic instruction, with no system call, and when its holder dies
+ * however it dies the kernel hands it to the next taker with the news
+ * (EOWNERDEAD), who recomputes the totals from the slots before going on.
+ * Totals are also atomics, so readers (vgpool top, memory queries) never
+ * lock. Process slots are claimed with compare-and-swap, never move, and
+ * are owned by (pid, start time); each is kept alive by an open file
+ * description lock on its own byte past the end of the file, which the
+ * kernel drops when the process dies, so liveness needs no pid and works
+ * across PID namespaces.
  */
 #ifndef VGPOOL_REGION_H
 #define VGPOOL_REGION_H
@@ -35,9 +37,10 @@ extern "C" {
 #endif
 
 #define VGP_REGION_MAGIC 0x4e47455250475600ull /* "\0VGPREGN" */
-#define VGP_REGION_VERSION 1
+#define VGP_REGION_VERSION 2
 #define VGP_REGION_MAX_PROCS 128
 #define VGP_REGION_CTL_WORDS 32
+#define VGP_REGION_LOCK_WORDS 8
 
 /* The public part of a device's compute-share controller state (ctl[]);
  * the rest belongs to libvgpool.so. */
@@ -91,10 +94,13 @@ struct vgp_region {
   struct vgp_file_header header;
   char container[VGP_CONTAINER_ID_MAX];
   uint32_t device_count;
-  uint32_t dirty;          /* set while a lock holder updates the totals */
+  uint32_t pad;
   int32_t priority;
   uint32_t oversubscribe;
   uint64_t repairs;        /* times the totals were rebuilt after a crash */
+  /* The region lock: a process-shared robust pthread mutex, opaque here
+   * (vgpool's own programs use it through src/common/region.c). */
+  uint64_t lock[VGP_REGION_LOCK_WORDS];
   struct vgp_region_device dev[VGP_MAX_DEVICES];
   struct vgp_region_slot slots[VGP_REGION_MAX_PROCS];
 };

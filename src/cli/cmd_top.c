@@ -159,16 +159,26 @@ static int vgp__top_parse(int argc, char **argv, struct vgp__top_opts *o) {
 
 /* ------------------------------------------------------------- reading */
 
-/* The compute share a container achieved on a device recently, in percent
- * of the device's time, from the state its compute-share controller keeps
- * in the region (dv->ctl, owned by libvgpool.so: issue 4). That state has
- * no agreed layout yet, so there is nothing to read: this returns -ENODATA
- * and top shows "n/a" (null in JSON). When the controller defines ctl, this
- * is the one function to fill in; everything else already displays it. */
+/* How old a published achieved share may be before top reads it as "ran
+ * nothing lately": the controller publishes about every sample period
+ * (a sixth of a second) while any process of the container is alive. */
+#define VGP__TOP_ACHIEVED_STALE_NS (5ull * 1000000000ull)
+
+/* The compute share a container achieved on a device over about the last
+ * second, in percent of the device's time, as its compute-share controller
+ * in libvgpool.so publishes it in the region (VGP_CTL_ACHIEVED_*). Returns
+ * -ENODATA when nothing was ever measured (no process of the container has
+ * launched work there); a stale figure reads as 0: nothing ran since. */
 static int vgp__top_achieved_share(const struct vgp_region_device *dv, double *ret_percent) {
-  (void)dv;
-  (void)ret_percent;
-  return -ENODATA;
+  uint64_t at = __atomic_load_n(&dv->ctl[VGP_CTL_ACHIEVED_NS], __ATOMIC_ACQUIRE);
+  uint64_t ppm = __atomic_load_n(&dv->ctl[VGP_CTL_ACHIEVED_PPM], __ATOMIC_ACQUIRE);
+  if (at == 0)
+    return -ENODATA;
+  if (ppm > 1000000)
+    ppm = 1000000; /* a torn or foreign write must not show over 100% */
+  uint64_t now = vgp__now_ns();
+  *ret_percent = now > at && now - at > VGP__TOP_ACHIEVED_STALE_NS ? 0.0 : (double)ppm / 1e4;
+  return 0;
 }
 
 /* Copies a slot's comm, which need not be terminated in the file. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log.h"
 #include "ofdlock.h"
 #include "proc.h"
 #include "region.h"
@@ -18,10 +19,17 @@
 _Static_assert(sizeof(struct vgp_file_header) == sizeof(struct vgp__shm_header),
                "the public file header must match the shared-file header");
 
-/* Lock bytes past the end of the file: one for the region, one per slot. */
-#define VGP__REGION_LOCK (1ull << 40)
-#define VGP__SLOT_LOCK(i) (VGP__REGION_LOCK + 1 + (uint64_t)(i))
+_Static_assert(sizeof(pthread_mutex_t) <= sizeof(((struct vgp_region *)0)->lock),
+               "the region lock must fit its words in the file");
+
+/* Lock bytes past the end of the file: one per slot, and the learn lock. */
+#define VGP__LOCK_BASE (1ull << 40)
+#define VGP__SLOT_LOCK(i) (VGP__LOCK_BASE + 1 + (uint64_t)(i))
 #define VGP__LEARN_LOCK (VGP__SLOT_LOCK(VGP_REGION_MAX_PROCS) + 1)
+
+static pthread_mutex_t *vgp__region_mutex(struct vgp_region *r) {
+  return (pthread_mutex_t *)(void *)r->lock;
+}
 
 /* Test hook (redis-style crash points): VGPOOL_TEST_CRASH_AT=region-charge:N
  * kills the process with SIGKILL in the middle of its N-th charge, while it
@@ -41,10 +49,23 @@ static void vgp__crash_point(void) {
     raise(SIGKILL);
 }
 
+/* Fills a new region before it is published; arg is the container's
+ * limits, or NULL for an empty region (HAMi compatibility mode). */
 static int vgp__region_init(void *base, size_t size, void *arg) {
   struct vgp_region *r = base;
   const struct vgp_limits *l = arg;
+  pthread_mutexattr_t attr;
   (void)size;
+  if (pthread_mutexattr_init(&attr) != 0)
+    return -ENOMEM;
+  int e = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  if (e == 0)
+    e = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  if (e == 0)
+    e = pthread_mutex_init(vgp__region_mutex(r), &attr);
+  pthread_mutexattr_destroy(&attr);
+  if (e != 0)
+    return -e;
   if (l == NULL)
     return 0;
   vgp__strlcpy(r->container, l->container, sizeof(r->container));
@@ -116,8 +137,8 @@ void vgp__region_close(struct vgp__region *h) {
   h->own_slot = -1;
 }
 
-/* Rebuilds each device's total from the slots after a lock holder died
- * mid-update. Called with the region lock held. */
+/* Rebuilds each device's total from the slots after a lock holder died,
+ * perhaps mid-update. Called with the region lock held. */
 static void vgp__region_repair(struct vgp_region *r) {
   for (uint32_t d = 0; d < r->device_count && d < VGP_MAX_DEVICES; d++) {
     uint64_t sum = 0;
@@ -129,18 +150,27 @@ static void vgp__region_repair(struct vgp_region *r) {
   r->repairs++;
 }
 
-static void vgp__region_lock(struct vgp__region *h) {
-  pthread_mutex_lock(&h->thread_lock);
-  vgp__ofd_lock_wait(h->shm.fd, VGP__REGION_LOCK);
-  if (h->r->dirty)
+/* Takes the region lock. When its last holder died holding it, the totals
+ * may be half updated: they are rebuilt from the slots and the lock made
+ * usable again. Returns 0, or -ENOTRECOVERABLE (the lock is not taken). */
+static int vgp__region_lock(struct vgp__region *h) {
+  pthread_mutex_t *m = vgp__region_mutex(h->r);
+  int e = pthread_mutex_lock(m);
+  if (e == EOWNERDEAD) {
     vgp__region_repair(h->r);
-  h->r->dirty = 1;
+    e = pthread_mutex_consistent(m);
+  }
+  if (e != 0) {
+    vgp__log_error("region", "the region lock of container %.*s is broken (%s); "
+                   "memory charges are refused", (int)sizeof(h->r->container), h->r->container,
+                   strerror(e));
+    return -ENOTRECOVERABLE;
+  }
+  return 0;
 }
 
 static void vgp__region_unlock(struct vgp__region *h) {
-  h->r->dirty = 0;
-  vgp__ofd_unlock(h->shm.fd, VGP__REGION_LOCK);
-  pthread_mutex_unlock(&h->thread_lock);
+  pthread_mutex_unlock(vgp__region_mutex(h->r));
 }
 
 void vgp__region_learn_lock(struct vgp__region *h) {
@@ -160,7 +190,8 @@ int vgp__region_device(struct vgp__region *h, const char *uuid, int add, uint64_
       return (int)d;
   if (!add)
     return -ENOENT;
-  vgp__region_lock(h);
+  if (vgp__region_lock(h) < 0)
+    return -ENOTRECOVERABLE;
   int found = -ENOSPC;
   for (uint32_t d = 0; d < r->device_count && d < VGP_MAX_DEVICES; d++)
     if (strcmp(r->dev[d].uuid, uuid) == 0)
@@ -230,7 +261,10 @@ int vgp__region_claim(struct vgp__region *h, int *ret_slot) {
 static void vgp__region_free_slot(struct vgp__region *h, int slot) {
   struct vgp_region *r = h->r;
   struct vgp_region_slot *s = &r->slots[slot];
-  vgp__region_lock(h);
+  /* Without the lock the charges cannot be returned safely: the slot stays
+   * taken (and counted) rather than lose track of them. */
+  if (vgp__region_lock(h) < 0)
+    return;
   for (uint32_t d = 0; d < r->device_count && d < VGP_MAX_DEVICES; d++) {
     uint64_t used = s->used[d];
     if (used == 0)
@@ -281,7 +315,8 @@ int vgp__region_reclaim(struct vgp__region *h) {
 int vgp__region_charge(struct vgp__region *h, int slot, int dev, uint64_t bytes, uint64_t limit) {
   struct vgp_region *r = h->r;
   struct vgp_region_device *dv = &r->dev[dev];
-  vgp__region_lock(h);
+  if (vgp__region_lock(h) < 0)
+    return -ENOTRECOVERABLE;
   uint64_t used = __atomic_load_n(&dv->used, __ATOMIC_ACQUIRE);
   if (limit != VGP_REGION_NO_LIMIT && (bytes > limit || used > limit - bytes)) {
     dv->oom_events++;
@@ -300,7 +335,8 @@ int vgp__region_charge(struct vgp__region *h, int slot, int dev, uint64_t bytes,
 void vgp__region_uncharge(struct vgp__region *h, int slot, int dev, uint64_t bytes) {
   struct vgp_region *r = h->r;
   struct vgp_region_device *dv = &r->dev[dev];
-  vgp__region_lock(h);
+  if (vgp__region_lock(h) < 0)
+    return; /* logged; the charge stays until the slot is reclaimed */
   uint64_t used = __atomic_load_n(&dv->used, __ATOMIC_ACQUIRE);
   __atomic_store_n(&dv->used, used >= bytes ? used - bytes : 0, __ATOMIC_RELEASE);
   uint64_t mine = r->slots[slot].used[dev];

@@ -20,7 +20,7 @@ struct vgp__region {
   int own_slot;            /* slot claimed through this handle, or -1 */
   /* Byte locks belong to the open file description, which all threads of
    * the process share: two threads would both "hold" the same byte. These
-   * mutexes exclude the process's other threads from the region lock and
+   * mutexes exclude the process's other threads from the learn lock and
    * from reclaiming (where two threads could otherwise both take over one
    * dead slot, and the second free a slot a new process had just claimed). */
   pthread_mutex_t thread_lock;
@@ -56,8 +56,10 @@ void vgp__region_release_slot(struct vgp__region *h, int slot);
 
 /* Charges bytes to (slot, dev) if the container's total stays within
  * `limit`; VGP_REGION_NO_LIMIT charges unconditionally (devices without a
- * quota, and memory the driver already handed out). Returns 0 or -EDQUOT.
- * The limit is the caller's: processes enforce the quota they were given. */
+ * quota, and memory the driver already handed out). Returns 0, -EDQUOT, or
+ * -ENOTRECOVERABLE when the region lock is broken beyond repair (a foreign
+ * program released it mid-update). The limit is the caller's: processes
+ * enforce the quota they were given. */
 #define VGP_REGION_NO_LIMIT UINT64_MAX
 int vgp__region_charge(struct vgp__region *h, int slot, int dev,
                        uint64_t bytes, uint64_t limit);

@@ -19,6 +19,7 @@
 
 #include "hook_internal.h"
 #include "log.h"
+#include "proc.h"
 
 VGP_EXPORT CUresult cuInit(unsigned int Flags) {
   vgp__hook_init();
@@ -43,8 +44,13 @@ static uint64_t vgp__measure_context(int dev) {
   unsigned count = 256;
   if (vgp__real_nvml.nvmlDeviceGetHandleByUUID(g_hook.dev[dev].uuid, &nd) == NVML_SUCCESS &&
       vgp__real_nvml.nvmlDeviceGetComputeRunningProcesses_v3(nd, &count, procs) == NVML_SUCCESS) {
+    /* NVML names processes in the node's PID namespace, not ours: the
+     * slot holds our pid there (filled in by the agent where /proc cannot
+     * tell it). */
+    int32_t host = g_hook.slot >= 0 ? g_hook.region.r->slots[g_hook.slot].host_pid : 0;
+    unsigned me = (unsigned)(host > 0 ? host : vgp__proc_host_pid());
     for (unsigned i = 0; i < count; i++)
-      if (procs[i].pid == (unsigned)getpid())
+      if (procs[i].pid == me)
         found = procs[i].usedGpuMemory;
   }
   vgp__real_nvml.nvmlShutdown();

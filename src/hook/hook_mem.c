@@ -49,22 +49,27 @@ int vgp__ensure_slot_locked(void) {
     g_hook.init_error = CUDA_ERROR_NOT_INITIALIZED;
     return r;
   }
-  g_hook.slot = slot;
+  __atomic_store_n(&g_hook.slot, slot, __ATOMIC_RELEASE);
   return 0;
 }
 
 int vgp__charge(int dev, uint64_t bytes, int force) {
   if (bytes == 0)
     return 0;
-  pthread_mutex_lock(&g_hook.lock);
-  int r = vgp__ensure_slot_locked();
-  int slot = g_hook.slot;
-  pthread_mutex_unlock(&g_hook.lock);
-  if (r < 0)
-    return r;
+  /* The slot is claimed once per process; after that it never changes, so
+   * the common case needs no lock. */
+  int slot = __atomic_load_n(&g_hook.slot, __ATOMIC_ACQUIRE);
+  if (slot < 0) {
+    pthread_mutex_lock(&g_hook.lock);
+    int r = vgp__ensure_slot_locked();
+    slot = g_hook.slot;
+    pthread_mutex_unlock(&g_hook.lock);
+    if (r < 0)
+      return r;
+  }
   const struct vgp__hdev *h = &g_hook.dev[dev];
   uint64_t limit = (force || h->limit == 0) ? VGP_REGION_NO_LIMIT : h->limit;
-  r = vgp__region_charge(&g_hook.region, slot, h->region_dev, bytes, limit);
+  int r = vgp__region_charge(&g_hook.region, slot, h->region_dev, bytes, limit);
   /* Before refusing, return what processes that died still hold: the
    * driver has freed their memory already. */
   if (r == -EDQUOT && vgp__region_reclaim(&g_hook.region) > 0)
@@ -73,9 +78,10 @@ int vgp__charge(int dev, uint64_t bytes, int force) {
 }
 
 void vgp__uncharge(int dev, uint64_t bytes) {
-  if (bytes == 0 || g_hook.slot < 0)
+  int slot = __atomic_load_n(&g_hook.slot, __ATOMIC_ACQUIRE);
+  if (bytes == 0 || slot < 0)
     return;
-  vgp__region_uncharge(&g_hook.region, g_hook.slot, g_hook.dev[dev].region_dev, bytes);
+  vgp__region_uncharge(&g_hook.region, slot, g_hook.dev[dev].region_dev, bytes);
 }
 
 CUresult vgp__current_device(int *ret_dev) {

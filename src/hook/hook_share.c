@@ -68,7 +68,6 @@ enum {
   VGP_CTL_LEASE_OWNER = 10, /* pid of the leader */
   VGP_CTL_GEN = 11,         /* low 32 bits: futex word, bumped on pace changes */
   VGP_CTL_BOOT = 12,        /* first-launch measurement claimed until (ns) */
-  VGP_CTL_SLOW_PPM = 13,    /* long-horizon achieved share (bias correction) */
 };
 
 #define VGP_TAU_NS (2 * VGP_NSEC_PER_MSEC)          /* burst tolerance */
@@ -77,6 +76,8 @@ enum {
 #define VGP_LEASE_NS (300 * VGP_NSEC_PER_MSEC)
 #define VGP_ACTIVE_NS (50 * VGP_NSEC_PER_MSEC)      /* "has work" horizon */
 #define VGP_ELASTIC_HEADROOM 1.02                   /* keep queues shallow */
+#define VGP_POOL_LAUNCHES 32                        /* launches per estimate */
+#define VGP_POOL_MAX_NS (2 * VGP_NSEC_PER_SEC)      /* or this much time */
 
 struct vgp__share_dev {
   uint64_t *ctl;                 /* the region's words for this device */
@@ -90,6 +91,9 @@ struct vgp__share_dev {
   uint64_t launches_at_sample;
   uint64_t waits_at_sample;
   int skip_samples;
+  double pool_busy_ns;           /* evidence pooled for the next estimate */
+  uint64_t pool_launches;
+  uint64_t pool_ns;
   int leader;
 };
 
@@ -286,35 +290,53 @@ static void vgp__control(struct vgp__share_dev *sd, uint64_t now) {
   uint64_t waits = vgp__ld(&sd->ctl[VGP_CTL_WAITS]);
   uint64_t launched = launches - sd->launches_at_sample;
   int paced = waits != sd->waits_at_sample;
-  (void)paced;
   sd->launches_at_sample = launches;
   sd->waits_at_sample = waits;
 
-  /* What `vgpool top` shows: about the last second. */
-  double w = (double)window / 1e9 > 1.0 ? 1.0 : (double)window / 1e9;
-  double shown = (double)vgp__ld(&sd->ctl[VGP_CTL_ACHIEVED_PPM]) / 1e6;
-  vgp__st(&sd->ctl[VGP_CTL_ACHIEVED_PPM], (uint64_t)((shown + (used - shown) * w) * 1e6));
-  vgp__st(&sd->ctl[VGP_CTL_ACHIEVED_NS], now);
-
-  vgp__log_debug("hook", "share: used %.3f target %u%% launched %llu paced %d cost %llu ns interval %llu ns",
-                 used, pct, (unsigned long long)launched, paced, (unsigned long long)cost,
-                 (unsigned long long)vgp__ld(&sd->ctl[VGP_CTL_INTERVAL_NS]));
-  /* Learn the device time per launch from what the container really used
-   * over the sample and how many launches it made meanwhile. This needs no
-   * assumption about whether the pace or the application was the limit,
-   * and no gain to tune: in a steady state it is exact, and the average
-   * smooths the jitter of single sample periods. The first sample after
-   * taking the lead may cover time before our work and is skipped. */
+  /* The first sample after taking the lead may cover time before our
+   * work (or another leader's window): it teaches nothing. */
   if (sd->skip_samples > 0) {
     sd->skip_samples--;
     return;
   }
-  if (cost == 0 || launched < 3 || used <= 0.0)
+
+  /* What `vgpool top` shows: about the last second (from the first
+   * sample on, not from zero). */
+  double w = (double)window / 1e9 > 1.0 ? 1.0 : (double)window / 1e9;
+  if (vgp__ld(&sd->ctl[VGP_CTL_ACHIEVED_NS]) == 0)
+    w = 1.0;
+  double shown = (double)vgp__ld(&sd->ctl[VGP_CTL_ACHIEVED_PPM]) / 1e6;
+  vgp__st(&sd->ctl[VGP_CTL_ACHIEVED_PPM], (uint64_t)((shown + (used - shown) * w) * 1e6));
+  vgp__st(&sd->ctl[VGP_CTL_ACHIEVED_NS], now);
+
+  vgp__log_debug("hook",
+                 "share: used %.3f target %u%% launched %llu paced %d cost %llu ns interval %llu ns",
+                 used, pct, (unsigned long long)launched, paced, (unsigned long long)cost,
+                 (unsigned long long)vgp__ld(&sd->ctl[VGP_CTL_INTERVAL_NS]));
+  /* Learn the device time per launch from what the container really used
+   * and how many launches it made meanwhile. This needs no assumption
+   * about whether the pace or the application was the limit, and no gain to
+   * tune: in a steady state it is exact. The two counts cover windows that
+   * are not quite aligned (NVML's sample periods, our ticks), an error of
+   * up to a launch at each edge, so evidence is pooled until it spans
+   * enough launches for that to be small. */
+  if (cost == 0 || used <= 0.0)
     return;
-  double direct = used * (double)window / (double)launched;
-  double next = (double)cost + 0.5 * (direct - (double)cost);
-  vgp__st(&sd->ctl[VGP_CTL_COST_NS], next < 1.0 ? 1 : (uint64_t)next);
-  vgp__set_interval(sd, (uint64_t)next, pct);
+  sd->pool_busy_ns += used * (double)window;
+  sd->pool_launches += launched;
+  sd->pool_ns += window;
+  if (sd->pool_launches < VGP_POOL_LAUNCHES && sd->pool_ns < VGP_POOL_MAX_NS)
+    return;
+  if (sd->pool_launches >= 3) {
+    double direct = sd->pool_busy_ns / (double)sd->pool_launches;
+    double next = (double)cost + 0.5 * (direct - (double)cost);
+    cost = next < 1.0 ? 1 : (uint64_t)next;
+    vgp__st(&sd->ctl[VGP_CTL_COST_NS], cost);
+    vgp__set_interval(sd, cost, pct);
+  }
+  sd->pool_busy_ns = 0;
+  sd->pool_launches = 0;
+  sd->pool_ns = 0;
 }
 
 /* Takes or keeps the controller lease of a device. */
@@ -365,6 +387,9 @@ static void *vgp__controller(void *arg) {
         if (sd->nvml != NULL)
           vgp__sample_share(sd); /* consume the history before us */
         sd->skip_samples = 1;
+        sd->pool_busy_ns = 0;
+        sd->pool_launches = 0;
+        sd->pool_ns = 0;
       }
       sd->leader = lead;
       if (lead)

@@ -5,9 +5,10 @@
  * placement, and `vgpool replay` end to end.
  *
  * The real trace is found through VGPOOL_TRACE_DIR, else
- * $VGPOOL_SOURCE_DIR/../shared/traces/alibaba-gpu-v2023. A test that needs
- * it and cannot find it fails with a message saying where it looked: CI has
- * the trace, and a silent skip would hide a broken setup.
+ * $VGPOOL_SOURCE_DIR/../shared/traces/alibaba-gpu-v2023. The trace is not
+ * part of the repository, so a test that needs it skips, saying where it
+ * looked, when it is absent; with VGPOOL_REQUIRE_TRACE=1 (set by CI, which
+ * has the trace) it fails instead, so a broken setup cannot hide.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,10 +33,16 @@ static const char *trace_dir(void) {
              getenv("VGPOOL_SOURCE_DIR") ? getenv("VGPOOL_SOURCE_DIR") : ".");
   char probe[2200];
   snprintf(probe, sizeof(probe), "%s/openb_node_list_gpu_node.csv", dir);
-  if (access(probe, R_OK) != 0)
-    vgp_test_fail(__FILE__, __LINE__,
-                  "the openb trace is not at %s (set VGPOOL_TRACE_DIR to the directory of "
-                  "openb_node_list_gpu_node.csv)", dir);
+  if (access(probe, R_OK) != 0) {
+    static char why[2300];
+    snprintf(why, sizeof(why),
+             "the openb trace is not at %s (set VGPOOL_TRACE_DIR to the directory of "
+             "openb_node_list_gpu_node.csv)", dir);
+    const char *require = getenv("VGPOOL_REQUIRE_TRACE");
+    if (require != NULL && strcmp(require, "1") == 0)
+      vgp_test_fail(__FILE__, __LINE__, "%s", why);
+    vgp_test_skip(why);
+  }
   return dir;
 }
 

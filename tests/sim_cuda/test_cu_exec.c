@@ -89,6 +89,35 @@ VGP_TEST(module_loading) {
   CU_EXPECT(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), CUDA_ERROR_INVALID_HANDLE);
 }
 
+/* Parameters the way nvcc writes them for pointers: attributes chained
+ * without spaces (".ptr.global.align 8"), which must give the same sizes
+ * as the plain form or the arguments are copied wrongly. */
+VGP_TEST(module_parses_chained_param_attributes) {
+  simtest_node("1xT4");
+  simtest_ctx();
+  static const char ptx[] =
+      ".version 8.0\n.target sm_80\n.address_size 64\n"
+      ".visible .entry vgpool_fill_u32(\n"
+      "  .param .u64 .ptr.global.align 4 ptr, // where\n"
+      "  .param .u32 value,\n"
+      "  .param .u64 n\n)\n{\n ret;\n}\n";
+  CUmodule m;
+  CUfunction fill;
+  CU_OK(cuModuleLoadData(&m, ptx));
+  CU_OK(cuModuleGetFunction(&fill, m, "vgpool_fill_u32"));
+  CUdeviceptr buf;
+  CU_OK(cuMemAlloc_v2(&buf, 64));
+  unsigned long long n = 16;
+  unsigned value = 0xabcd;
+  void *args[] = {&buf, &value, &n};
+  CU_OK(cuLaunchKernel(fill, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL));
+  unsigned got[16];
+  CU_OK(cuMemcpyDtoH_v2(got, buf, sizeof(got)));
+  ASSERT_EQ_U64(got[15], 0xabcd);
+  static const char bad[] = ".visible .entry k(.param .u64 .ptr.global.bogus p)\n{\n ret;\n}\n";
+  CU_EXPECT(cuModuleLoadData(&m, bad), CUDA_ERROR_INVALID_IMAGE);
+}
+
 VGP_TEST(bad_launches) {
   simtest_node("1xT4");
   simtest_ctx();

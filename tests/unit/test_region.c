@@ -132,7 +132,7 @@ VGP_TEST(death_while_holding_the_lock_is_repaired) {
   ASSERT_EQ_INT(vgp_test_wait(pid), 128 + SIGKILL);
   /* The dead holder left the total counting 200 bytes no slot owns. */
   ASSERT_EQ_U64(h.r->dev[0].used, 1300);
-  ASSERT_EQ_INT(h.r->dirty, 1);
+  ASSERT_EQ_U64(h.r->repairs, 0);
   uint64_t t0 = vgp__now_ns();
   ASSERT_OK(vgp__region_charge(&h, slot, 0, 1, 1 << 20));
   ASSERT_LT_U64(vgp__now_ns() - t0, VGP_NSEC_PER_SEC);
@@ -142,6 +142,26 @@ VGP_TEST(death_while_holding_the_lock_is_repaired) {
   ASSERT_EQ_U64(h.r->dev[0].used, 1001);
   vgp__region_release_slot(&h, slot);
   ASSERT_EQ_U64(h.r->dev[0].used, 0);
+}
+
+/* A region lock left unusable (a holder died and the program that saw it
+ * released the lock without repairing: not vgpool's code) refuses charges
+ * with an error instead of charging unlocked or hanging. */
+VGP_TEST(unrecoverable_lock_refuses_charges) {
+  make_region(1 << 20);
+  struct vgp__region h;
+  open_region(&h);
+  int slot;
+  ASSERT_OK(vgp__region_claim(&h, &slot));
+  pid_t pid = vgp_test_spawn("die_mid_charge", region_path(), NULL);
+  ASSERT_EQ_INT(vgp_test_wait(pid), 128 + SIGKILL);
+  pthread_mutex_t *m = (pthread_mutex_t *)(void *)h.r->lock;
+  ASSERT_EQ_INT(pthread_mutex_lock(m), EOWNERDEAD);
+  ASSERT_EQ_INT(pthread_mutex_unlock(m), 0); /* without pthread_mutex_consistent */
+  uint64_t before = h.r->dev[0].used;
+  ASSERT_EQ_INT(vgp__region_charge(&h, slot, 0, 1, 1 << 20), -ENOTRECOVERABLE);
+  ASSERT_EQ_U64(h.r->dev[0].used, before);
+  vgp__region_close(&h);
 }
 
 struct churn {

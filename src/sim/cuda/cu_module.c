@@ -100,6 +100,12 @@ static int vgp__ptx_type_size(const char *t, size_t len) {
   }
 }
 
+/* Whether the word [t, end) is exactly `word`. */
+static int vgp__ptx_word_is(const char *t, const char *end, const char *word) {
+  size_t n = strlen(word);
+  return (size_t)(end - t) == n && memcmp(t, word, n) == 0;
+}
+
 /* Parses one ".param ..." declaration starting at p; fills size/align. */
 static const char *vgp__ptx_param(const char *p, const char *end, uint16_t *size, uint16_t *align) {
   int al = 0, sz = -1;
@@ -111,7 +117,8 @@ static const char *vgp__ptx_param(const char *p, const char *end, uint16_t *size
     p = vgp__skip_space(p, end);
     if (p >= end)
       return NULL;
-    if ((size_t)(end - p) >= 6 && strncmp(p, ".align", 6) == 0) {
+    if ((size_t)(end - p) >= 6 && strncmp(p, ".align", 6) == 0 &&
+        (p + 6 == end || !isalnum((unsigned char)p[6]))) {
       p = vgp__skip_space(p + 6, end);
       al = atoi(p);
       while (p < end && isdigit((unsigned char)*p))
@@ -119,12 +126,14 @@ static const char *vgp__ptx_param(const char *p, const char *end, uint16_t *size
       continue;
     }
     if (*p == '.') {
-      const char *t = p;
-      while (p < end && !isspace((unsigned char)*p))
+      /* One dotted word at a time: attributes may be chained without
+       * spaces, as in ".ptr.global.align 8". */
+      const char *t = p++;
+      while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
         p++;
-      if (strncmp(t, ".ptr", 4) == 0 || strncmp(t, ".global", 7) == 0 ||
-          strncmp(t, ".const", 6) == 0 || strncmp(t, ".shared", 7) == 0 ||
-          strncmp(t, ".local", 6) == 0)
+      if (vgp__ptx_word_is(t, p, ".ptr") || vgp__ptx_word_is(t, p, ".global") ||
+          vgp__ptx_word_is(t, p, ".const") || vgp__ptx_word_is(t, p, ".shared") ||
+          vgp__ptx_word_is(t, p, ".local"))
         continue; /* pointer attributes */
       sz = vgp__ptx_type_size(t, (size_t)(p - t));
       if (sz < 0)
