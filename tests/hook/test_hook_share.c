@@ -99,6 +99,19 @@ static double measure(struct vgp_sim_handle *node, const pid_t *pids, int n, dou
   return (double)(b - a) / (double)(tb - ta) * 100.0;
 }
 
+/* Measures the shares of two processes over the same [from, to) seconds
+ * from now. */
+static void measure_two(struct vgp_sim_handle *node, pid_t a, pid_t b, double from, double to,
+                        double *ret_a, double *ret_b) {
+  uint64_t t0 = vgp__now_ns();
+  vgp__sleep_until_ns(t0 + (uint64_t)(from * 1e9));
+  uint64_t a0 = busy_of(node, &a, 1), b0 = busy_of(node, &b, 1), s0 = vgp__now_ns();
+  vgp__sleep_until_ns(t0 + (uint64_t)(to * 1e9));
+  uint64_t a1 = busy_of(node, &a, 1), b1 = busy_of(node, &b, 1), s1 = vgp__now_ns();
+  *ret_a = (double)(a1 - a0) / (double)(s1 - s0) * 100.0;
+  *ret_b = (double)(b1 - b0) / (double)(s1 - s0) * 100.0;
+}
+
 static void container(const char *id, unsigned cores, int policy) {
   int devs[] = {0};
   uint64_t mem[] = {8ull << 30};
@@ -185,14 +198,10 @@ VGP_TEST_TIMEOUT(containers_get_their_own_shares, 120) {
   pid_t pa = spin("kernel", "3.5");
   container("b", 60, VGP_POLICY_HARD);
   pid_t pb = spin("kernel", "3.5");
-  uint64_t t0 = vgp__now_ns();
-  vgp__sleep_until_ns(t0 + 1200 * VGP_NSEC_PER_MSEC);
-  uint64_t a0 = busy_of(&node, &pa, 1), b0 = busy_of(&node, &pb, 1), s0 = vgp__now_ns();
-  vgp__sleep_until_ns(t0 + 3200 * VGP_NSEC_PER_MSEC);
-  uint64_t a1 = busy_of(&node, &pa, 1), b1 = busy_of(&node, &pb, 1), s1 = vgp__now_ns();
+  double sa, sb;
+  measure_two(&node, pa, pb, 1.2, 3.2, &sa, &sb);
   ASSERT_EQ_INT(vgp_test_wait(pa), 0);
   ASSERT_EQ_INT(vgp_test_wait(pb), 0);
-  double sa = (double)(a1 - a0) / (double)(s1 - s0) * 100, sb = (double)(b1 - b0) / (double)(s1 - s0) * 100;
   printf("# a %.1f%% (30), b %.1f%% (60)\n", sa, sb);
   ASSERT_EQ_DBL(sa, 30.0, 8.0);
   ASSERT_EQ_DBL(sb, 60.0, 8.0);
@@ -208,16 +217,11 @@ VGP_TEST_TIMEOUT(elastic_borrows_idle_time_and_gives_it_back, 120) {
   double alone = measure(&node, &pe, 1, 1.0, 2.5);
   container("hard", 50, VGP_POLICY_HARD);
   pid_t ph = spin("kernel", "3");
-  uint64_t t0 = vgp__now_ns();
   /* Within 100 ms of the other container's start, the elastic one is back
    * at its share; measure from 0.3 s to leave the newcomer its own start. */
-  vgp__sleep_until_ns(t0 + 300 * VGP_NSEC_PER_MSEC);
-  uint64_t e0 = busy_of(&node, &pe, 1), h0 = busy_of(&node, &ph, 1), s0 = vgp__now_ns();
-  vgp__sleep_until_ns(t0 + 2500 * VGP_NSEC_PER_MSEC);
-  uint64_t e1 = busy_of(&node, &pe, 1), h1 = busy_of(&node, &ph, 1), s1 = vgp__now_ns();
+  double shared_e, shared_h;
+  measure_two(&node, pe, ph, 0.3, 2.5, &shared_e, &shared_h);
   ASSERT_EQ_INT(vgp_test_wait(ph), 0);
-  double shared_e = (double)(e1 - e0) / (double)(s1 - s0) * 100;
-  double shared_h = (double)(h1 - h0) / (double)(s1 - s0) * 100;
   /* When the other container is gone, it borrows again. */
   double again = measure(&node, &pe, 1, 0.6, 1.8);
   ASSERT_EQ_INT(vgp_test_wait(pe), 0);
