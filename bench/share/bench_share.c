@@ -22,7 +22,16 @@
  * first came within 2 points of the target. Figures, not pass/fail: the goal is
  * |error| <= 2 points and convergence within 1 s.
  *
+ * With --nvml the containers run on the machine's real GPU instead (NVML
+ * index $VGPOOL_GPU_TEST_DEVICE, default 0) and the ground truth is NVML's
+ * per-process utilization samples (nvmlDeviceGetProcessUtilization), each
+ * weighted by its sample period: the driver's own account of who ran. This
+ * is how tests/gpu/ runs the benchmark on a GPU. --check POINTS makes the
+ * run exit 1 when a container misses its target by more than POINTS or
+ * never converges (for tests, with loose bounds).
+ *
  * usage: vgpool-bench-share [--quick] [--plot FILE.svg] [--only NAME]
+ *                           [--nvml] [--check POINTS]
  * (VGPOOL_BUILD_DIR locates vgpool, vgpool-burn and the simulator.)
  */
 #include <errno.h>
@@ -36,10 +45,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+
 #include "clock.h"
 #include "node.h"
 #include "region.h"
 #include "strutil.h"
+#include "vgpool_nvml.h"
+#include "vgpool_nvml_api.h"
 
 #define MAX_C 3
 #define MAX_SAMPLES 4096
@@ -55,8 +68,9 @@ struct container {
   pid_t pid;           /* the vgpool run process */
   double start_abs;    /* seconds since scenario start when it began */
   uint64_t busy[MAX_SAMPLES]; /* cumulative kernel ns at each sample */
-  int32_t pids[VGP_REGION_MAX_PROCS];
+  int32_t pids[VGP_REGION_MAX_PROCS]; /* in the node's PID namespace */
   int npids;
+  uint64_t nvml_busy_ns;  /* --nvml: device time summed from NVML samples */
 };
 
 struct scenario {
@@ -69,6 +83,19 @@ struct scenario {
 
 static char build_dir[4096], tmp_root[4096];
 static int quick;
+static double check_points = -1;  /* --check: largest error allowed */
+static int failures;              /* containers outside --check */
+
+/* --nvml: the real NVML, the device, and what was consumed of it. */
+static struct {
+  int on;
+  unsigned index;
+  nvmlDevice_t dev;
+  vgp_pfn_nvmlDeviceGetProcessUtilization utilization;
+  unsigned long long last_seen;           /* newest sample timestamp consumed (us) */
+  struct { unsigned pid; unsigned long long ts; } prev[256]; /* per pid: last sample */
+  int nprev;
+} nvml;
 
 static void die(const char *msg) {
   fprintf(stderr, "vgpool-bench-share: %s\n", msg);
@@ -93,9 +120,11 @@ static pid_t start_container(const struct container *c, double duration) {
   if (pid == 0) {
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
-    execl(vgpool, vgpool, "run", "--name", c->name, "--cores", cores, "--policy",
-          c->policy != NULL ? c->policy : "hard", "--memory", "1GiB", "--", burn, "--saturate",
-          "--kernel-us", kus, "--duration", dur, (char *)NULL);
+    char device[16];
+    snprintf(device, sizeof(device), "%u", nvml.on ? nvml.index : 0u);
+    execl(vgpool, vgpool, "run", "--name", c->name, "--devices", device, "--cores", cores,
+          "--policy", c->policy != NULL ? c->policy : "hard", "--memory", "1GiB", "--", burn,
+          "--saturate", "--kernel-us", kus, "--duration", dur, (char *)NULL);
     _exit(127);
   }
   return pid;
@@ -111,7 +140,7 @@ static void learn_pids(struct container *c) {
   for (int i = 0; i < VGP_REGION_MAX_PROCS; i++) {
     if (h.r->slots[i].state != VGP_REGION_SLOT_ACTIVE)
       continue;
-    int32_t pid = h.r->slots[i].pid;
+    int32_t pid = h.r->slots[i].host_pid != 0 ? h.r->slots[i].host_pid : h.r->slots[i].pid;
     int known = 0;
     for (int k = 0; k < c->npids; k++)
       known |= c->pids[k] == pid;
@@ -140,6 +169,64 @@ static uint64_t container_busy(struct vgp_sim_handle *node, const struct contain
   return seen && sum >= prev ? sum : prev;
 }
 
+/* Opens the real NVML for --nvml. */
+static void nvml_open(void) {
+  void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL)
+    die("--nvml: cannot load libnvidia-ml.so.1");
+  vgp_pfn_nvmlInit_v2 init = (vgp_pfn_nvmlInit_v2)dlsym(lib, "nvmlInit_v2");
+  vgp_pfn_nvmlDeviceGetHandleByIndex_v2 handle =
+      (vgp_pfn_nvmlDeviceGetHandleByIndex_v2)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
+  nvml.utilization = (vgp_pfn_nvmlDeviceGetProcessUtilization)dlsym(
+      lib, "nvmlDeviceGetProcessUtilization");
+  if (init == NULL || handle == NULL || nvml.utilization == NULL)
+    die("--nvml: libnvidia-ml.so.1 lacks nvmlInit_v2, nvmlDeviceGetHandleByIndex_v2 or "
+        "nvmlDeviceGetProcessUtilization");
+  const char *index = getenv("VGPOOL_GPU_TEST_DEVICE");
+  nvml.index = index != NULL && *index != '\0' ? (unsigned)atoi(index) : 0;
+  if (init() != NVML_SUCCESS || handle(nvml.index, &nvml.dev) != NVML_SUCCESS)
+    die("--nvml: cannot open the device through NVML");
+  nvml.on = 1;
+}
+
+/* The period a pid's sample covers: since its previous sample (NVML
+ * samples each process at a fixed cadence); 0 for a pid's first sample,
+ * whose start is unknown. */
+static unsigned long long nvml_period_us(unsigned pid, unsigned long long ts) {
+  for (int i = 0; i < nvml.nprev; i++)
+    if (nvml.prev[i].pid == pid) {
+      unsigned long long prev = nvml.prev[i].ts;
+      nvml.prev[i].ts = ts;
+      return ts > prev ? ts - prev : 0;
+    }
+  if (nvml.nprev < (int)(sizeof(nvml.prev) / sizeof(nvml.prev[0]))) {
+    nvml.prev[nvml.nprev].pid = pid;
+    nvml.prev[nvml.nprev++].ts = ts;
+  }
+  return 0;
+}
+
+/* Adds NVML's samples since the last poll to each container's device time. */
+static void nvml_poll(struct scenario *sc) {
+  nvmlProcessUtilizationSample_t samples[512];
+  unsigned n = sizeof(samples) / sizeof(samples[0]);
+  if (nvml.utilization(nvml.dev, samples, &n, nvml.last_seen) != NVML_SUCCESS)
+    return; /* NOT_FOUND: nothing new */
+  unsigned long long newest = nvml.last_seen;
+  for (unsigned i = 0; i < n; i++) {
+    if (samples[i].timeStamp <= nvml.last_seen)
+      continue;
+    if (samples[i].timeStamp > newest)
+      newest = samples[i].timeStamp;
+    unsigned long long period = nvml_period_us(samples[i].pid, samples[i].timeStamp);
+    for (int k = 0; k < sc->n; k++)
+      for (int j = 0; j < sc->c[k].npids; j++)
+        if ((unsigned)sc->c[k].pids[j] == samples[i].pid)
+          sc->c[k].nvml_busy_ns += period * 1000ull * samples[i].smUtil / 100ull;
+  }
+  nvml.last_seen = newest;
+}
+
 static void run_scenario(struct scenario *sc) {
   snprintf(tmp_root, sizeof(tmp_root), "/tmp/vgpool-bench-share-%d", (int)getpid());
   rm_rf(tmp_root);
@@ -147,22 +234,28 @@ static void run_scenario(struct scenario *sc) {
   char p[8300];
   snprintf(p, sizeof(p), "%s/root", tmp_root);
   setenv("VGPOOL_ROOT", p, 1);
-  snprintf(p, sizeof(p), "%s/node.state", tmp_root);
-  setenv("VGPOOL_SIM_STATE", p, 1);
-  setenv("VGPOOL_SIM_DEVICES", "1xH100-80GB", 1);
-  unsetenv("VGPOOL_SIM_CONFIG");
-  snprintf(p, sizeof(p), "%s/src/sim", build_dir);
-  setenv("LD_LIBRARY_PATH", p, 1);
-
   struct vgp_sim_handle node;
-  char err[512];
-  if (vgp_sim_open(&node, err, sizeof(err)) < 0)
-    die(err);
+  memset(&node, 0, sizeof(node));
+  if (!nvml.on) {
+    snprintf(p, sizeof(p), "%s/node.state", tmp_root);
+    setenv("VGPOOL_SIM_STATE", p, 1);
+    setenv("VGPOOL_SIM_DEVICES", "1xH100-80GB", 1);
+    unsetenv("VGPOOL_SIM_CONFIG");
+    snprintf(p, sizeof(p), "%s/src/sim", build_dir);
+    setenv("LD_LIBRARY_PATH", p, 1);
+    char err[512];
+    if (vgp_sim_open(&node, err, sizeof(err)) < 0)
+      die(err);
+  } else {
+    nvml_poll(sc); /* consume what ran before */
+  }
   uint64_t t0 = vgp__now_ns();
   int started = 0, running = 0;
   sc->nsamples = 0;
-  for (int i = 0; i < sc->n; i++)
+  for (int i = 0; i < sc->n; i++) {
     sc->c[i].pid = 0;
+    sc->c[i].nvml_busy_ns = 0;
+  }
   for (;;) {
     double now_s = (double)(vgp__now_ns() - t0) / 1e9;
     for (int i = 0; i < sc->n; i++) {
@@ -187,10 +280,13 @@ static void run_scenario(struct scenario *sc) {
       }
     }
     if (sc->nsamples < MAX_SAMPLES) {
+      if (nvml.on)
+        nvml_poll(sc);
       sc->t[sc->nsamples] = now_s;
       for (int i = 0; i < sc->n; i++) {
         uint64_t prev = sc->nsamples > 0 ? sc->c[i].busy[sc->nsamples - 1] : 0;
-        sc->c[i].busy[sc->nsamples] = container_busy(&node, &sc->c[i], prev);
+        sc->c[i].busy[sc->nsamples] =
+            nvml.on ? sc->c[i].nvml_busy_ns : container_busy(&node, &sc->c[i], prev);
       }
       sc->nsamples++;
     }
@@ -198,7 +294,8 @@ static void run_scenario(struct scenario *sc) {
       break;
     vgp__sleep_until_ns(t0 + (uint64_t)sc->nsamples * SAMPLE_NS);
   }
-  vgp_sim_close(&node);
+  if (!nvml.on)
+    vgp_sim_close(&node);
   rm_rf(tmp_root);
 }
 
@@ -244,8 +341,11 @@ static void report(const struct scenario *sc, const char *label) {
       snprintf(converged, sizeof(converged), "never");
     else
       snprintf(converged, sizeof(converged), "%.2fs", conv);
-    printf("%-22s %-8s %6u %8u %9.2f %+7.2f %10s\n", label, c->name, c->cores, c->kernel_us, s,
-           s - c->cores, converged);
+    int bad = check_points >= 0 && (conv < 0 || s - c->cores > check_points ||
+                                    c->cores - s > check_points);
+    failures += bad;
+    printf("%-22s %-8s %6u %8u %9.2f %+7.2f %10s%s\n", label, c->name, c->cores, c->kernel_us, s,
+           s - c->cores, converged, bad ? "  OUT OF BOUNDS" : "");
     fflush(stdout);
   }
 }
@@ -301,11 +401,18 @@ int main(int argc, char **argv) {
       plot_path = argv[++i];
     else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
       only = argv[++i];
+    else if (strcmp(argv[i], "--nvml") == 0)
+      nvml.on = 1;
+    else if (strcmp(argv[i], "--check") == 0 && i + 1 < argc)
+      check_points = atof(argv[++i]);
     else {
-      fprintf(stderr, "usage: vgpool-bench-share [--quick] [--plot FILE.svg] [--only single|pairs|three|elastic|plot]\n");
+      fprintf(stderr, "usage: vgpool-bench-share [--quick] [--plot FILE.svg] "
+                      "[--only single|pairs|three|elastic|plot] [--nvml] [--check POINTS]\n");
       return 2;
     }
   }
+  if (nvml.on)
+    nvml_open();
   const char *bd = getenv("VGPOOL_BUILD_DIR");
   if (bd == NULL)
     die("set VGPOOL_BUILD_DIR to the build directory");
@@ -389,5 +496,7 @@ int main(int argc, char **argv) {
     plot(&sc, plot_path);
     printf("plot written to %s\n", plot_path);
   }
-  return 0;
+  if (check_points >= 0)
+    printf("%d container(s) outside +-%.1f points or never converged\n", failures, check_points);
+  return failures > 0 ? 1 : 0;
 }

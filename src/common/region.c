@@ -14,6 +14,7 @@
 #include "ofdlock.h"
 #include "proc.h"
 #include "region.h"
+#include "rlock.h"
 #include "strutil.h"
 
 _Static_assert(sizeof(struct vgp_file_header) == sizeof(struct vgp__shm_header),
@@ -54,18 +55,10 @@ static void vgp__crash_point(void) {
 static int vgp__region_init(void *base, size_t size, void *arg) {
   struct vgp_region *r = base;
   const struct vgp_limits *l = arg;
-  pthread_mutexattr_t attr;
   (void)size;
-  if (pthread_mutexattr_init(&attr) != 0)
-    return -ENOMEM;
-  int e = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  if (e == 0)
-    e = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  if (e == 0)
-    e = pthread_mutex_init(vgp__region_mutex(r), &attr);
-  pthread_mutexattr_destroy(&attr);
-  if (e != 0)
-    return -e;
+  int e = vgp__rlock_init(vgp__region_mutex(r));
+  if (e < 0)
+    return e;
   if (l == NULL)
     return 0;
   vgp__strlcpy(r->container, l->container, sizeof(r->container));
@@ -151,26 +144,27 @@ static void vgp__region_repair(struct vgp_region *r) {
 }
 
 /* Takes the region lock. When its last holder died holding it, the totals
- * may be half updated: they are rebuilt from the slots and the lock made
- * usable again. Returns 0, or -ENOTRECOVERABLE (the lock is not taken). */
+ * may be half updated: they are rebuilt from the slots before going on (a
+ * death during the rebuild leaves the lock to the next taker the same way,
+ * and the rebuild is idempotent). Returns 0, or -ENOTRECOVERABLE (the lock
+ * is not taken). */
 static int vgp__region_lock(struct vgp__region *h) {
-  pthread_mutex_t *m = vgp__region_mutex(h->r);
-  int e = pthread_mutex_lock(m);
-  if (e == EOWNERDEAD) {
+  int e = vgp__rlock_lock(vgp__region_mutex(h->r), 0);
+  if (e == 1) {
     vgp__region_repair(h->r);
-    e = pthread_mutex_consistent(m);
+    e = 0;
   }
-  if (e != 0) {
+  if (e < 0) {
     vgp__log_error("region", "the region lock of container %.*s is broken (%s); "
                    "memory charges are refused", (int)sizeof(h->r->container), h->r->container,
-                   strerror(e));
+                   strerror(-e));
     return -ENOTRECOVERABLE;
   }
   return 0;
 }
 
 static void vgp__region_unlock(struct vgp__region *h) {
-  pthread_mutex_unlock(vgp__region_mutex(h->r));
+  vgp__rlock_unlock(vgp__region_mutex(h->r));
 }
 
 void vgp__region_learn_lock(struct vgp__region *h) {
