@@ -22,8 +22,13 @@
  * other containers' kernels are interleaved with ours — timing our own
  * kernels with events would count the time other containers held the
  * device. Its drawback, a lag of one sample period (1/6 s), is covered by
- * measuring the first launch directly (events around it, on an idle
- * pipeline), so the pace starts close to right and feedback only trims it.
+ * measuring the first launches directly (events around each, with our
+ * stream drained), so the pace starts close to right and feedback only
+ * trims it. Such a measurement also counts any time the launch waited
+ * behind other containers' kernels, so the smallest of the first three is
+ * kept, and feedback that finds the estimate grossly wrong replaces it at
+ * once instead of trimming it: a container paced for kernels several
+ * times longer than its own would be starved far below its share.
  *
  *   hard     never above the share
  *   elastic  while no other container has work on the device (the node's
@@ -36,6 +41,12 @@
  *
  * The achieved share is published in the region (VGP_CTL_ACHIEVED_PPM) for
  * `vgpool top`.
+ *
+ * Test hook (redis-style): VGPOOL_TEST_SHARE_SLOW_MEASURE_US=N makes the
+ * process's first measured launch N microseconds slower to start, as when
+ * the thread is descheduled between the events or the launch waits behind
+ * another container's kernels, so tests can show that one bad measurement
+ * does not set the pace.
  */
 #include <errno.h>
 #include <limits.h>
@@ -67,7 +78,8 @@ enum {
   VGP_CTL_LEASE_EXPIRY = 9, /* controller lease */
   VGP_CTL_LEASE_OWNER = 10, /* pid of the leader */
   VGP_CTL_GEN = 11,         /* low 32 bits: futex word, bumped on pace changes */
-  VGP_CTL_BOOT = 12,        /* first-launch measurement claimed until (ns) */
+  VGP_CTL_BOOT = 12,        /* a launch measurement claimed until (ns) */
+  VGP_CTL_MEASURED = 13,    /* launches measured with events so far */
 };
 
 #define VGP_TAU_NS (2 * VGP_NSEC_PER_MSEC)          /* burst tolerance */
@@ -78,6 +90,9 @@ enum {
 #define VGP_ELASTIC_HEADROOM 1.02                   /* keep queues shallow */
 #define VGP_POOL_LAUNCHES 32                        /* launches per estimate */
 #define VGP_POOL_MAX_NS (2 * VGP_NSEC_PER_SEC)      /* or this much time */
+#define VGP_BOOT_MEASURES 3       /* first launches timed with events */
+#define VGP_GROSS_ERROR 2.0       /* estimate off by this factor: replace it */
+#define VGP_GROSS_LAUNCHES 8      /* ... judged on at least this many launches */
 
 struct vgp__share_dev {
   uint64_t *ctl;                 /* the region's words for this device */
@@ -320,11 +335,26 @@ static void vgp__control(struct vgp__share_dev *sd, uint64_t now) {
    * are not quite aligned (NVML's sample periods, our ticks), an error of
    * up to a launch at each edge, so evidence is pooled until it spans
    * enough launches for that to be small. */
-  if (cost == 0 || used <= 0.0)
-    return;
+  if (used <= 0.0)
+    return; /* no evidence; a cost still unknown (no measurement worked) is
+               learned from the first evidence, as a gross error */
   sd->pool_busy_ns += used * (double)window;
   sd->pool_launches += launched;
   sd->pool_ns += window;
+  if (sd->pool_launches >= VGP_GROSS_LAUNCHES) {
+    /* Far off (the first measurements waited behind other containers'
+     * kernels, or the workload changed): take the evidence as it is. */
+    double direct = sd->pool_busy_ns / (double)sd->pool_launches;
+    if (direct * VGP_GROSS_ERROR < (double)cost || direct > (double)cost * VGP_GROSS_ERROR) {
+      cost = direct < 1.0 ? 1 : (uint64_t)direct;
+      vgp__st(&sd->ctl[VGP_CTL_COST_NS], cost);
+      vgp__set_interval(sd, cost, pct);
+      sd->pool_busy_ns = 0;
+      sd->pool_launches = 0;
+      sd->pool_ns = 0;
+      return;
+    }
+  }
   if (sd->pool_launches < VGP_POOL_LAUNCHES && sd->pool_ns < VGP_POOL_MAX_NS)
     return;
   if (sd->pool_launches >= 3) {
@@ -475,6 +505,7 @@ static int vgp__admit(struct vgp__share_dev *sd) {
  * container's first estimate of its cost per launch. */
 static CUresult vgp__measured_launch(struct vgp__share_dev *sd, CUstream stream, vgp__launch_fn launch,
                                      void *args) {
+  static int slowed; /* the test hook, once per process */
   CUevent start = NULL, end = NULL;
   CUresult r;
   if (vgp__real_cu.cuEventCreate(&start, 0) != CUDA_SUCCESS ||
@@ -483,15 +514,23 @@ static CUresult vgp__measured_launch(struct vgp__share_dev *sd, CUstream stream,
     r = launch(args);
     goto out;
   }
+  const char *slow = getenv("VGPOOL_TEST_SHARE_SLOW_MEASURE_US");
+  if (slow != NULL && !__atomic_exchange_n(&slowed, 1, __ATOMIC_ACQ_REL))
+    vgp__sleep_ns((uint64_t)strtoull(slow, NULL, 10) * 1000);
   r = launch(args);
   if (r == CUDA_SUCCESS && vgp__real_cu.cuEventRecord(end, stream) == CUDA_SUCCESS &&
       vgp__real_cu.cuEventSynchronize(end) == CUDA_SUCCESS) {
     float ms = 0;
     if (vgp__real_cu.cuEventElapsedTime(&ms, start, end) == CUDA_SUCCESS && ms > 0) {
+      /* Keep the smallest measurement: waiting behind others only adds. */
       uint64_t cost = (uint64_t)((double)ms * 1e6);
-      uint64_t zero = 0;
-      if (__atomic_compare_exchange_n(&sd->ctl[VGP_CTL_COST_NS], &zero, cost, 0, __ATOMIC_ACQ_REL,
-                                      __ATOMIC_RELAXED))
+      uint64_t known = vgp__ld(&sd->ctl[VGP_CTL_COST_NS]);
+      int lower = 0;
+      while ((known == 0 || cost < known) &&
+             !(lower = __atomic_compare_exchange_n(&sd->ctl[VGP_CTL_COST_NS], &known, cost, 0,
+                                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)))
+        ;
+      if (lower)
         vgp__set_interval(sd, cost, vgp__effective_pct(sd));
     }
   }
@@ -501,6 +540,7 @@ out:
   if (end != NULL)
     vgp__real_cu.cuEventDestroy_v2(end);
   /* Whoever claimed the measurement is done with it either way. */
+  __atomic_add_fetch(&sd->ctl[VGP_CTL_MEASURED], 1, __ATOMIC_RELEASE);
   vgp__st(&sd->ctl[VGP_CTL_BOOT], 0);
   vgp__share_wake(sd);
   return r;
@@ -515,11 +555,16 @@ CUresult vgp__launch_governed(CUstream stream, vgp__launch_fn launch, void *args
   pthread_once(&vgp__controller_once, vgp__controller_start);
   uint64_t now = vgp__now_ns();
   __atomic_store_n(&sd->ctl[VGP_CTL_LAST_LAUNCH_NS], now, __ATOMIC_RELAXED);
-  if (vgp__ld(&sd->ctl[VGP_CTL_INTERVAL_NS]) == 0) {
+  /* One of the container's first launches on the device: time it, unless
+   * another thread is timing one (then the pace, once known, applies). */
+  if (vgp__ld(&sd->ctl[VGP_CTL_MEASURED]) < VGP_BOOT_MEASURES) {
     uint64_t boot = vgp__ld(&sd->ctl[VGP_CTL_BOOT]);
     if ((boot == 0 || now > boot) &&
         __atomic_compare_exchange_n(&sd->ctl[VGP_CTL_BOOT], &boot, now + VGP_NSEC_PER_SEC, 0,
                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+      int waited = vgp__ld(&sd->ctl[VGP_CTL_INTERVAL_NS]) != 0 && vgp__admit(sd);
+      if (waited)
+        __atomic_add_fetch(&sd->ctl[VGP_CTL_WAITS], 1, __ATOMIC_RELAXED);
       /* Let what is already queued drain, so the measurement times this
        * launch alone. */
       vgp__real_cu.cuStreamSynchronize(stream);
