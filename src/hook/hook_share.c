@@ -501,8 +501,9 @@ static int vgp__admit(struct vgp__share_dev *sd) {
   }
 }
 
-/* Runs the launch between two events to learn its device time, the
- * container's first estimate of its cost per launch. */
+/* Runs the launch between two events to learn its device time: one of
+ * the container's first estimates of its cost per launch, of which the
+ * smallest is kept. */
 static CUresult vgp__measured_launch(struct vgp__share_dev *sd, CUstream stream, vgp__launch_fn launch,
                                      void *args) {
   static int slowed; /* the test hook, once per process */
