@@ -4,12 +4,11 @@
  * operations).
  */
 #include <errno.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "crashpoint.h"
 #include "log.h"
 #include "ofdlock.h"
 #include "proc.h"
@@ -30,24 +29,6 @@ _Static_assert(sizeof(pthread_mutex_t) <= sizeof(((struct vgp_region *)0)->lock)
 
 static pthread_mutex_t *vgp__region_mutex(struct vgp_region *r) {
   return (pthread_mutex_t *)(void *)r->lock;
-}
-
-/* Test hook (redis-style crash points): VGPOOL_TEST_CRASH_AT=region-charge:N
- * kills the process with SIGKILL in the middle of its N-th charge, while it
- * holds the region lock with the totals half updated. */
-static long vgp__crash_countdown = -1;
-
-static void vgp__crash_point(void) {
-  long c = __atomic_load_n(&vgp__crash_countdown, __ATOMIC_RELAXED);
-  if (c < 0) {
-    const char *env = getenv("VGPOOL_TEST_CRASH_AT");
-    c = 0;
-    if (env != NULL && strncmp(env, "region-charge:", 14) == 0)
-      c = atol(env + 14);
-    __atomic_store_n(&vgp__crash_countdown, c, __ATOMIC_RELAXED);
-  }
-  if (c > 0 && __atomic_sub_fetch(&vgp__crash_countdown, 1, __ATOMIC_RELAXED) == 0)
-    raise(SIGKILL);
 }
 
 /* Fills a new region before it is published; arg is the container's
@@ -318,7 +299,7 @@ int vgp__region_charge(struct vgp__region *h, int slot, int dev, uint64_t bytes,
     return -EDQUOT;
   }
   __atomic_store_n(&dv->used, used + bytes, __ATOMIC_RELEASE);
-  vgp__crash_point();
+  vgp__crash_point("region-charge");
   r->slots[slot].used[dev] += bytes;
   if (used + bytes > dv->peak)
     dv->peak = used + bytes;

@@ -10,9 +10,11 @@
 
 #include "clock.h"
 #include "config.h"
+#include "crashpoint.h"
 #include "node.h"
 #include "ofdlock.h"
 #include "proc.h"
+#include "rlock.h"
 #include "strutil.h"
 
 /* Liveness lock bytes live past the end of the file, one per slot; locks
@@ -39,6 +41,34 @@ int vgp_sim_state_path(char *buf, size_t len) {
   return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
 }
 
+_Static_assert(sizeof(pthread_mutex_t) <= sizeof(((struct vgp_sim_node *)0)->mem_lock),
+               "the memory lock must fit its words in the file");
+
+static pthread_mutex_t *vgp__mem_mutex(struct vgp_sim_node *node) {
+  return (pthread_mutex_t *)(void *)node->mem_lock;
+}
+
+/* Takes the memory lock. When its last holder died holding it, a device
+ * total may disagree with its slots: it is rebuilt from them (the slots
+ * are what each process was given; a total is only their sum). */
+static int vgp__mem_lock(struct vgp_sim_node *node) {
+  int r = vgp__rlock_lock(vgp__mem_mutex(node), 0);
+  if (r == 1) {
+    for (uint32_t d = 0; d < node->device_count && d < VGP_SIM_MAX_DEVICES; d++) {
+      uint64_t sum = 0;
+      for (int i = 0; i < VGP_SIM_MAX_PROCS; i++)
+        sum += __atomic_load_n(&node->slots[i].dev[d].used_bytes, __ATOMIC_ACQUIRE);
+      __atomic_store_n(&node->dev[d].used_bytes, sum, __ATOMIC_RELEASE);
+    }
+    r = 0;
+  }
+  return r < 0 ? -ENOTRECOVERABLE : 0;
+}
+
+static void vgp__mem_unlock(struct vgp_sim_node *node) {
+  vgp__rlock_unlock(vgp__mem_mutex(node));
+}
+
 struct vgp__init_arg {
   const struct vgp_sim_device_config *cfg;
   int count;
@@ -62,7 +92,7 @@ static int vgp__node_init(void *base, size_t size, void *arg) {
   snprintf(node->spec, sizeof(node->spec), "%s", a->source);
   node->created_ns = vgp__now_ns();
   memcpy(node->cfg, a->cfg, sizeof(node->cfg[0]) * (size_t)a->count);
-  return 0;
+  return vgp__rlock_init(vgp__mem_mutex(node));
 }
 
 int vgp_sim_open(struct vgp_sim_handle *h, char *err, size_t errlen) {
@@ -147,17 +177,20 @@ int vgp_sim_slot_alive(struct vgp_sim_handle *h, int slot) {
   return vgp__ofd_is_locked(h->shm.fd, vgp__slot_lock_offset(slot)) == 1;
 }
 
-/* Returns a dead slot's resources; the caller holds the slot's lock. The
- * exchange makes each byte of memory returned exactly once even if this
- * process dies halfway and another finishes the job. */
+/* Returns a dead slot's resources; the caller holds the slot's lock.
+ * Without the memory lock (left broken by a foreign program) the memory
+ * stays counted rather than be returned unsafely. */
 static void vgp__slot_scrub(struct vgp_sim_node *node, int slot) {
   struct vgp_sim_proc_slot *s = &node->slots[slot];
+  if (vgp__mem_lock(node) < 0)
+    return;
   for (uint32_t d = 0; d < node->device_count; d++) {
     uint64_t used = __atomic_exchange_n(&s->dev[d].used_bytes, 0, __ATOMIC_ACQ_REL);
     if (used)
       __atomic_fetch_sub(&node->dev[d].used_bytes, used, __ATOMIC_ACQ_REL);
     __atomic_store_n(&s->dev[d].contexts, 0, __ATOMIC_RELEASE);
   }
+  vgp__mem_unlock(node);
 }
 
 static void vgp__slot_reset_counters(struct vgp_sim_node *node, int slot) {
@@ -266,17 +299,18 @@ int vgp_sim_mem_charge(struct vgp_sim_handle *h, int slot, int dev,
    * memory of a dead process never coexists with a new allocation. */
   vgp_sim_reclaim_dead(h);
   for (int attempt = 0; attempt < 2; attempt++) {
+    if (vgp__mem_lock(node) < 0)
+      return -ENOTRECOVERABLE;
     uint64_t used = __atomic_load_n(&ds->used_bytes, __ATOMIC_ACQUIRE);
-    for (;;) {
-      if (bytes > total || used > total - bytes)
-        break;
-      if (__atomic_compare_exchange_n(&ds->used_bytes, &used, used + bytes, 1,
-                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        __atomic_fetch_add(&node->slots[slot].dev[dev].used_bytes, bytes,
-                           __ATOMIC_ACQ_REL);
-        return 0;
-      }
+    int fits = bytes <= total && used <= total - bytes;
+    if (fits) {
+      __atomic_store_n(&ds->used_bytes, used + bytes, __ATOMIC_RELEASE);
+      vgp__crash_point("sim-charge");
+      __atomic_fetch_add(&node->slots[slot].dev[dev].used_bytes, bytes, __ATOMIC_ACQ_REL);
     }
+    vgp__mem_unlock(node);
+    if (fits)
+      return 0;
     /* Full: a process may have died since we looked. */
     if (attempt == 0 && vgp_sim_reclaim_dead(h) == 0)
       break;
@@ -287,8 +321,11 @@ int vgp_sim_mem_charge(struct vgp_sim_handle *h, int slot, int dev,
 void vgp_sim_mem_uncharge(struct vgp_sim_handle *h, int slot, int dev,
                           uint64_t bytes) {
   struct vgp_sim_node *node = h->node;
+  if (vgp__mem_lock(node) < 0)
+    return; /* stays counted until the slot is reclaimed */
   __atomic_fetch_sub(&node->slots[slot].dev[dev].used_bytes, bytes, __ATOMIC_ACQ_REL);
   __atomic_fetch_sub(&node->dev[dev].used_bytes, bytes, __ATOMIC_ACQ_REL);
+  vgp__mem_unlock(node);
 }
 
 void vgp_sim_buckets_add(uint64_t *ring, uint64_t start_ns, uint64_t end_ns) {

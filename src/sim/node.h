@@ -20,6 +20,10 @@
  * on one byte that stands for it (ofdlock.h): when the process dies, however
  * it dies, the kernel drops the lock and the next allocator that finds the
  * device full (or `vgpool sim`) reclaims the slot and returns its memory.
+ * Memory changes (a device's total and a slot's share together) are made
+ * under the node's memory lock, a process-shared robust mutex (rlock.h):
+ * a process killed halfway leaves it to the next taker, who rebuilds the
+ * totals from the slots, so no byte is ever lost or counted twice.
  *
  * The compute engine. Each device has one timeline, `busy_until_ns`: a kernel
  * of duration d that becomes ready at time t runs from max(t, busy_until) to
@@ -42,7 +46,7 @@
 #include "shmfile.h"
 
 #define VGP_SIM_MAGIC 0x45444f4e4d495356ull /* "VSIMNODE" */
-#define VGP_SIM_VERSION 1
+#define VGP_SIM_VERSION 2
 #define VGP_SIM_MAX_DEVICES 16
 #define VGP_SIM_MAX_PROCS 256
 #define VGP_SIM_BUCKET_NS 10000000ull /* 10 ms */
@@ -133,6 +137,7 @@ struct vgp_sim_node {
   char spec[512];            /* the spec or config path it came from */
   uint64_t created_ns;
   struct vgp_sim_device_config cfg[VGP_SIM_MAX_DEVICES];
+  uint64_t mem_lock[8];      /* the memory lock: a pthread_mutex_t (rlock.h) */
   struct vgp_sim_device_state dev[VGP_SIM_MAX_DEVICES];
   struct vgp_sim_proc_slot slots[VGP_SIM_MAX_PROCS];
 };
@@ -182,7 +187,8 @@ int vgp_sim_reclaim_dead(struct vgp_sim_handle *h);
 
 /* Charges `bytes` of device memory to slot on dev, failing with -ENOMEM
  * when the device does not have them (after trying to reclaim dead
- * processes' memory once). */
+ * processes' memory once), or -ENOTRECOVERABLE when the memory lock was
+ * left broken by a foreign program. */
 int vgp_sim_mem_charge(struct vgp_sim_handle *h, int slot, int dev,
                        uint64_t bytes);
 

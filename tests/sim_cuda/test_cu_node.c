@@ -97,6 +97,29 @@ VGP_TEST(processes_share_and_fill_a_device) {
   ASSERT_EQ_U64(t - f, 64ull << 20);
 }
 
+/* A process killed inside a memory charge, holding the node's memory lock
+ * with the device total raised but its own share not yet recorded (the
+ * crash point sim-charge), costs the device nothing: the next charge
+ * rebuilds the total from what each process really holds. */
+VGP_TEST(death_inside_a_memory_charge_loses_nothing) {
+  simtest_config(two_gib_node);
+  simtest_ctx();
+  size_t f0, t0, f, t;
+  CU_OK(cuMemGetInfo_v2(&f0, &t0));
+  char *args[] = {"512", NULL};
+  setenv("VGPOOL_TEST_CRASH_AT", "sim-charge:2", 1); /* 1: its context, 2: the 512 MiB */
+  pid_t pid = vgp_test_spawnv("hold_memory", args);
+  unsetenv("VGPOOL_TEST_CRASH_AT");
+  ASSERT_EQ_INT(vgp_test_wait(pid), 128 + SIGKILL);
+  CUdeviceptr p;
+  CU_OK(cuMemAlloc_v2(&p, 256u << 20));
+  CU_OK(cuMemGetInfo_v2(&f, &t));
+  ASSERT_EQ_U64(f0 - f, 256ull << 20);
+  CU_OK(cuMemFree_v2(p));
+  CU_OK(cuMemGetInfo_v2(&f, &t));
+  ASSERT_EQ_U64(f, f0);
+}
+
 VGP_HELPER(saturate) {
   /* argv[0]: seconds. Keeps 1 ms kernels queued; prints device ms used. */
   double seconds = atof(argv[0]);
