@@ -14,7 +14,10 @@
  * Inside a container, libvgpool.so looks for its container directory at
  * VGP_CONTAINER_MOUNT (where the agent mounts it read-only), then at
  * $VGPOOL_CONTAINER_DIR (set by `vgpool run`), then falls back to HAMi's
- * environment variables.
+ * environment variables. The node's per-device state is then at
+ * VGP_NODE_MOUNT (where the agent mounts <root>/node beside it), at
+ * <root>/node for a $VGPOOL_CONTAINER_DIR of <root>/containers/<id>, and at
+ * the node root's node/ otherwise.
  */
 #ifndef VGPOOL_PATHS_H
 #define VGPOOL_PATHS_H
@@ -27,6 +30,7 @@ extern "C" {
 
 #define VGP_ROOT_DEFAULT "/run/vgpool"
 #define VGP_CONTAINER_MOUNT "/run/vgpool/container"
+#define VGP_NODE_MOUNT "/run/vgpool/node"
 #define VGP_LIMITS_NAME "limits"
 #define VGP_REGION_NAME "region"
 

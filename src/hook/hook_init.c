@@ -217,6 +217,7 @@ static void vgp__init_once_fn(void) {
   int mode = VGP_MODE_OFF;
   if (dir != NULL) {
     mode = VGP_MODE_FILE;
+    vgp__strlcpy(g_hook.container_dir, dir, sizeof(g_hook.container_dir));
     vgp__config_file(dir);
   } else if (vgp__env_configured()) {
     mode = VGP_MODE_ENV;

@@ -105,6 +105,7 @@ struct vgp__hook {
   struct vgp__region region;
   int slot;
   struct vgp_limits limits;    /* VGP_MODE_FILE */
+  char container_dir[4096];    /* VGP_MODE_FILE: where limits and region are */
   struct vgp__hmap recs;       /* uint64 key -> struct vgp__rec */
   uint64_t pool_handle[VGP_HOOK_MAX_POOLS];
   struct vgp__pool_rec pools[VGP_HOOK_MAX_POOLS];

@@ -164,16 +164,15 @@ static int vgp__devstate_init(void *base, size_t size, void *arg) {
   return 0;
 }
 
-/* The node directory: beside the containers directory when we have one
- * (<root>/containers/<id> -> <root>/node), else the node root. */
+/* The node directory, for the container directory hook_init.c chose
+ * (include/vgpool/paths.h): the agent's mount, <root>/node beside
+ * <root>/containers/<id>, or the node root's (HAMi mode). */
 static int vgp__node_dir(char *buf, size_t len) {
-  const char *cdir = NULL;
-  if (access(VGP_CONTAINER_MOUNT "/" VGP_LIMITS_NAME, F_OK) == 0)
-    cdir = VGP_CONTAINER_MOUNT;
-  else if (getenv("VGPOOL_CONTAINER_DIR") != NULL && *getenv("VGPOOL_CONTAINER_DIR"))
-    cdir = getenv("VGPOOL_CONTAINER_DIR");
-  if (cdir != NULL) {
-    char tmp[4096];
+  const char *cdir = g_hook.container_dir;
+  if (strcmp(cdir, VGP_CONTAINER_MOUNT) == 0)
+    return snprintf(buf, len, "%s", VGP_NODE_MOUNT) >= (int)len ? -ENAMETOOLONG : 0;
+  if (cdir[0] != '\0') {
+    char tmp[sizeof(g_hook.container_dir)];
     vgp__strlcpy(tmp, cdir, sizeof(tmp));
     for (int up = 0; up < 2; up++) {
       char *slash = strrchr(tmp, '/');
