@@ -63,6 +63,20 @@ const char *vgp_test_build_dir(void) {
   return dir != NULL ? dir : ".";
 }
 
+void vgp_test_read_file(const char *path, char *buf, size_t len) {
+  size_t used = 0;
+  ssize_t n;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+  buf[0] = '\0';
+  if (fd < 0)
+    return;
+  while (used + 1 < len && (n = read(fd, buf + used, len - 1 - used)) > 0)
+    used += (size_t)n;
+  buf[used] = '\0';
+  close(fd);
+}
+
 void vgp_test_fail(const char *file, int line, const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "# FAIL %s:%d: ", file, line);

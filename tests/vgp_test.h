@@ -49,6 +49,10 @@ const char *vgp_test_tmpdir(void);
 /* Absolute path of the build directory (for tools and libraries). */
 const char *vgp_test_build_dir(void);
 
+/* Reads a file into buf, terminated and truncated to len - 1 bytes; an
+ * empty string when it cannot be read. */
+void vgp_test_read_file(const char *path, char *buf, size_t len);
+
 #define VGP_TEST_TIMEOUT(name, seconds)                                        \
   static void vgp_test_##name(void);                                           \
   __attribute__((constructor)) static void vgp_test_reg_##name(void) {        \

@@ -95,9 +95,7 @@ static int vgp__bench_options(const struct vgp_bench_prog *p, int argc, char **a
 }
 
 int vgp_bench_main(const struct vgp_bench_prog *p, int argc, char **argv) {
-  struct vgp_work_cu cu;
-  struct vgp_work_device dev;
-  struct vgp_work_kernels k;
+  struct vgp_work_session ws;
   struct vgp_bench b;
   const char *which = "all";
   uint64_t iters = 20000;
@@ -108,33 +106,28 @@ int vgp_bench_main(const struct vgp_bench_prog *p, int argc, char **argv) {
   if (r != 0)
     return r == 1 ? 0 : r;
 
-  r = vgp_work_cu_load(&cu);
+  r = vgp_work_session_open(&ws, 0, 1);
   if (r < 0)
     return vgp_work_exit_code(r);
-  r = vgp_work_device_open(&cu, 0, &dev);
-  if (r < 0)
-    goto out_cu;
-  r = vgp_work_kernels_load(&cu, &k);
-  if (r < 0)
-    goto out_dev;
+  const struct vgp_work_cu *cu = &ws.cu;
 
   memset(&b, 0, sizeof(b));
-  b.cu = &cu;
-  b.k = &k;
-  b.blocks = (unsigned)dev.sm_count;
-  r = vgp_work_cu_check(&cu, cu.cuStreamCreate(&b.stream, 0), "cuStreamCreate");
+  b.cu = cu;
+  b.k = &ws.k;
+  b.blocks = (unsigned)ws.dev.sm_count;
+  r = vgp_work_cu_check(cu, cu->cuStreamCreate(&b.stream, 0), "cuStreamCreate");
   if (r == 0 && p->buffers) {
     b.host_buf = vgp__calloc(1, VGP_BENCH_BUF);
     if (b.host_buf == NULL) {
       vgp_work_errorf("out of host memory");
       r = -ENOMEM;
     } else {
-      r = vgp_work_cu_check(&cu, cu.cuMemAlloc_v2(&b.dev_buf, VGP_BENCH_BUF),
+      r = vgp_work_cu_check(cu, cu->cuMemAlloc_v2(&b.dev_buf, VGP_BENCH_BUF),
                             "cuMemAlloc_v2 (the benchmark's buffer)");
     }
   }
   if (r == 0)
-    r = p->header(&b, &dev);
+    r = p->header(&b, &ws.dev);
 
   for (size_t i = 0; i < p->nops && r == 0; i++) {
     double ns = 0;
@@ -148,14 +141,10 @@ int vgp_bench_main(const struct vgp_bench_prog *p, int argc, char **argv) {
   fflush(stdout);
 
   if (b.dev_buf != 0)
-    cu.cuMemFree_v2(b.dev_buf);
+    cu->cuMemFree_v2(b.dev_buf);
   if (b.stream != NULL)
-    cu.cuStreamDestroy_v2(b.stream);
+    cu->cuStreamDestroy_v2(b.stream);
   vgp__free(b.host_buf);
-  vgp_work_kernels_unload(&cu, &k);
-out_dev:
-  vgp_work_device_close(&cu, &dev);
-out_cu:
-  vgp_work_cu_unload(&cu);
+  vgp_work_session_close(&ws);
   return vgp_work_exit_code(r);
 }

@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "config.h"
+#include "jsonout.h"
 #include "node.h"
 #include "nvml/view.h"
 #include "vgpool_nvml.h"
@@ -57,21 +58,6 @@ static void vgp__sim_usage(FILE *out) {
           "environment: VGPOOL_SIM_DEVICES (e.g. \"2xH100-80GB,1xT4\") or\n"
           "VGPOOL_SIM_CONFIG (a file) say which devices the node has;\n"
           "VGPOOL_SIM_STATE says where its state file is.\n");
-}
-
-/* Writes s as a JSON string literal. */
-static void vgp__json_string(FILE *out, const char *s, size_t max) {
-  fputc('"', out);
-  for (size_t i = 0; i < max && s[i] != '\0'; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
-      fprintf(out, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(out, "\\u%04x", c);
-    else
-      fputc(c, out);
-  }
-  fputc('"', out);
 }
 
 /* The process name recorded in a slot, always terminated. */
@@ -150,11 +136,11 @@ static void vgp__sim_show_json(struct vgp_sim_handle *h, uint64_t now) {
   struct vgp_sim_node *node = h->node;
   FILE *out = stdout;
   fprintf(out, "{\"state_file\": ");
-  vgp__json_string(out, h->path, sizeof(h->path));
+  vgp__json_string_n(out, h->path, sizeof(h->path));
   fprintf(out, ", \"spec\": ");
-  vgp__json_string(out, node->spec, sizeof(node->spec));
+  vgp__json_string_n(out, node->spec, sizeof(node->spec));
   fprintf(out, ", \"driver_version\": ");
-  vgp__json_string(out, node->driver_version_string, sizeof(node->driver_version_string));
+  vgp__json_string_n(out, node->driver_version_string, sizeof(node->driver_version_string));
   fprintf(out, ", \"nvml_version\": \"%s.", NVML_API_VERSION_STR);
   fprintf(out, "%.*s\"", (int)sizeof(node->driver_version_string),
           node->driver_version_string);
@@ -165,13 +151,13 @@ static void vgp__sim_show_json(struct vgp_sim_handle *h, uint64_t now) {
     vgp_view_device_util(node, d, now, &gpu, &mem);
     uint64_t used = vgp_view_used_bytes(h, d);
     fprintf(out, "%s{\"index\": %u, \"name\": ", d ? ", " : "", d);
-    vgp__json_string(out, c->name, sizeof(c->name));
+    vgp__json_string_n(out, c->name, sizeof(c->name));
     fprintf(out, ", \"model\": ");
-    vgp__json_string(out, c->model, sizeof(c->model));
+    vgp__json_string_n(out, c->model, sizeof(c->model));
     fprintf(out, ", \"uuid\": ");
-    vgp__json_string(out, c->uuid, sizeof(c->uuid));
+    vgp__json_string_n(out, c->uuid, sizeof(c->uuid));
     fprintf(out, ", \"pci_bus_id\": ");
-    vgp__json_string(out, c->pci_bus_id, sizeof(c->pci_bus_id));
+    vgp__json_string_n(out, c->pci_bus_id, sizeof(c->pci_bus_id));
     fprintf(out,
             ", \"numa_node\": %d, \"memory_total\": %llu, \"memory_used\": %llu, "
             "\"memory_free\": %llu, \"utilization_gpu\": %u, "
@@ -192,7 +178,7 @@ static void vgp__sim_show_json(struct vgp_sim_handle *h, uint64_t now) {
       vgp__slot_comm(&node->slots[s], comm, sizeof(comm));
       fprintf(out, "%s{\"device\": %u, \"pid\": %u, \"name\": ", first ? "" : ", ",
               d, pid);
-      vgp__json_string(out, comm, sizeof(comm));
+      vgp__json_string_n(out, comm, sizeof(comm));
       fprintf(out, ", \"memory_used\": %llu}", (unsigned long long)used);
       first = 0;
     }

@@ -38,7 +38,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "container.h"
-#include "json.h"
+#include "jsonout.h"
 #include "nvml_view.h"
 #include "region.h"
 #include "strutil.h"
@@ -485,18 +485,18 @@ static void vgp__top_print_json(const struct vgp__top_frame *f) {
   clock_gettime(CLOCK_REALTIME, &ts);
   fprintf(out, "{\"time\": %lld.%03ld, \"root\": ", (long long)ts.tv_sec,
           ts.tv_nsec / 1000000);
-  vgp_json_string(out, f->root);
+  vgp__json_string(out, f->root);
   fprintf(out, ", \"nvml\": %s, \"nvml_error\": ", f->have_nvml ? "true" : "false");
-  vgp_json_string(out, f->have_nvml ? NULL : f->nvml_err);
+  vgp__json_string(out, f->have_nvml ? NULL : f->nvml_err);
   fprintf(out, ", \"devices\": [");
   for (unsigned i = 0; f->have_nvml && i < f->view.count; i++) {
     const struct vgp_nvml_device *d = &f->view.dev[i];
     unsigned nc;
     uint64_t q = vgp__top_quota_sum(f, i, &nc);
     fprintf(out, "%s{\"index\": %u, \"name\": ", i ? ", " : "", d->index);
-    vgp_json_string(out, d->name);
+    vgp__json_string(out, d->name);
     fprintf(out, ", \"uuid\": ");
-    vgp_json_string(out, d->uuid);
+    vgp__json_string(out, d->uuid);
     fprintf(out, ", \"memory_total\": %llu, \"memory_used\": %llu, ",
             (unsigned long long)d->memory_total, (unsigned long long)d->memory_used);
     if (d->have_util)
@@ -507,23 +507,23 @@ static void vgp__top_print_json(const struct vgp__top_frame *f) {
     fprintf(out, "\"quota_total\": %llu, \"containers\": %u}", (unsigned long long)q, nc);
   }
   fprintf(out, "], \"containers_error\": ");
-  vgp_json_string(out, f->list_err[0] != '\0' ? f->list_err : NULL);
+  vgp__json_string(out, f->list_err[0] != '\0' ? f->list_err : NULL);
   fprintf(out, ", \"containers_truncated\": %s, \"containers\": [",
           f->truncated ? "true" : "false");
   for (size_t k = 0; k < f->ncontainers; k++) {
     const struct vgp__top_container *c = &f->containers[k];
     int ok = c->region_err[0] == '\0';
     fprintf(out, "%s{\"id\": ", k ? ", " : "");
-    vgp_json_string(out, c->id);
+    vgp__json_string(out, c->id);
     fprintf(out, ", \"errors\": [");
     int first = 1;
     if (!ok) {
-      vgp_json_string(out, c->region_err);
+      vgp__json_string(out, c->region_err);
       first = 0;
     }
     if (c->limits_err[0] != '\0') {
       fprintf(out, "%s", first ? "" : ", ");
-      vgp_json_string(out, c->limits_err);
+      vgp__json_string(out, c->limits_err);
     }
     fprintf(out, "]");
     if (!ok) {
@@ -536,7 +536,7 @@ static void vgp__top_print_json(const struct vgp__top_frame *f) {
     for (unsigned d = 0; d < c->ndev; d++) {
       const struct vgp__top_cdev *cd = &c->dev[d];
       fprintf(out, "%s{\"uuid\": ", d ? ", " : "");
-      vgp_json_string(out, cd->uuid);
+      vgp__json_string(out, cd->uuid);
       if (cd->nvml >= 0)
         fprintf(out, ", \"index\": %u", f->view.dev[cd->nvml].index);
       else
@@ -560,7 +560,7 @@ static void vgp__top_print_json(const struct vgp__top_frame *f) {
         fprintf(out, "\"host_pid\": %d, \"comm\": ", pr->host_pid);
       else
         fprintf(out, "\"host_pid\": null, \"comm\": ");
-      vgp_json_string(out, pr->comm);
+      vgp__json_string(out, pr->comm);
       fprintf(out, ", \"memory_used\": [");
       for (unsigned d = 0; d < c->ndev; d++)
         fprintf(out, "%s%llu", d ? ", " : "", (unsigned long long)pr->used[d]);

@@ -105,6 +105,13 @@ static uint64_t vgp__context_settle(int dev, uint64_t charged, int learning, int
   return measured;
 }
 
+/* The context reserved for was not created (or not by us): lets other
+ * processes learn the footprint, and returns the reservation. */
+static void vgp__context_abandon(int dev, int64_t charged, int learning) {
+  vgp__context_settle(dev, 0, learning, 0);
+  vgp__uncharge(dev, (uint64_t)charged);
+}
+
 static int vgp__ctx_accounting(CUresult *err, CUdevice dev) {
   vgp__hook_init();
   if (!vgp__hook_active())
@@ -134,15 +141,11 @@ static CUresult vgp__ctx_create(CUcontext *pctx, CUdevice dev, CUresult (*create
     return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult r = create(pctx, arg);
   if (r != CUDA_SUCCESS) {
-    vgp__context_settle(dev, 0, learning, 0);
-    vgp__uncharge(dev, (uint64_t)charged);
+    vgp__context_abandon(dev, charged, learning);
     return r;
   }
-  uint64_t total = vgp__context_settle(dev, (uint64_t)charged, learning, 1);
-  struct vgp__rec rec = {total, 0, (int16_t)dev, VGP_REC_CTX};
-  pthread_mutex_lock(&g_hook.lock);
-  vgp__hmap_put(&g_hook.recs, (uint64_t)(uintptr_t)*pctx, &rec);
-  pthread_mutex_unlock(&g_hook.lock);
+  vgp__record((uint64_t)(uintptr_t)*pctx, dev,
+              vgp__context_settle(dev, (uint64_t)charged, learning, 1), VGP_REC_CTX, 0);
   return CUDA_SUCCESS;
 }
 
@@ -168,13 +171,6 @@ static CUresult vgp__do_create(CUcontext *pctx, void *arg) {
     return vgp__real_cu.cuCtxCreate_v4(pctx, a->params, a->flags, a->dev);
   }
 }
-
-#define VGP_REAL_OR_FAIL(sym)                                                  \
-  do {                                                                         \
-    vgp__hook_init();                                                          \
-    if (vgp__real_cu.sym == NULL)                                              \
-      return CUDA_ERROR_NOT_INITIALIZED;                                       \
-  } while (0)
 
 VGP_EXPORT CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev) {
   VGP_REAL_OR_FAIL(cuCtxCreate);
@@ -262,8 +258,7 @@ VGP_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
     return CUDA_ERROR_OUT_OF_MEMORY;
   CUresult r = vgp__real_cu.cuDevicePrimaryCtxRetain(pctx, dev);
   if (r != CUDA_SUCCESS) {
-    vgp__context_settle(dev, 0, learning, 0);
-    vgp__uncharge(dev, (uint64_t)charged);
+    vgp__context_abandon(dev, charged, learning);
     return r;
   }
   pthread_mutex_lock(&g_hook.lock);
@@ -273,15 +268,11 @@ VGP_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
   pthread_mutex_unlock(&g_hook.lock);
   if (!won) {
     /* Another thread made it active first and charged for it. */
-    vgp__context_settle(dev, 0, learning, 0);
-    vgp__uncharge(dev, (uint64_t)charged);
+    vgp__context_abandon(dev, charged, learning);
     return CUDA_SUCCESS;
   }
-  uint64_t total = vgp__context_settle(dev, (uint64_t)charged, learning, 1);
-  struct vgp__rec rec = {total, 0, (int16_t)dev, VGP_REC_CTX};
-  pthread_mutex_lock(&g_hook.lock);
-  vgp__hmap_put(&g_hook.recs, (uint64_t)(uintptr_t)*pctx, &rec);
-  pthread_mutex_unlock(&g_hook.lock);
+  vgp__record((uint64_t)(uintptr_t)*pctx, dev,
+              vgp__context_settle(dev, (uint64_t)charged, learning, 1), VGP_REC_CTX, 0);
   return CUDA_SUCCESS;
 }
 

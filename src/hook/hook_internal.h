@@ -36,6 +36,15 @@
 #include "vgpool_nvml.h"
 
 #define VGP_EXPORT __attribute__((visibility("default")))
+
+/* First statement of a wrapper that calls the driver's `sym`: initializes
+ * the library and refuses when the driver has no such entry point. */
+#define VGP_REAL_OR_FAIL(sym)                                                  \
+  do {                                                                         \
+    vgp__hook_init();                                                          \
+    if (vgp__real_cu.sym == NULL)                                              \
+      return CUDA_ERROR_NOT_INITIALIZED;                                       \
+  } while (0)
 #define VGP_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Typed pointers to the real driver's entry points. */
@@ -154,6 +163,11 @@ CUresult vgp__current_device(int *ret_dev);
 int vgp__charge(int dev, uint64_t bytes, int force);
 void vgp__uncharge(int dev, uint64_t bytes);
 
+/* Records what was charged for the allocation (or context) named key, so
+ * that its release returns exactly that; kind is a VGP_REC_* value, ctx the
+ * context it was made in (0: none). */
+void vgp__record(uint64_t key, int dev, uint64_t charged, int kind, uint64_t ctx);
+
 /* Re-reads the reserved size of every pool this process allocated from on
  * dev (-1: all devices) and settles the charges. */
 void vgp__pools_settle(int dev);
@@ -164,6 +178,13 @@ CUresult vgp__stream_device(CUstream stream, int *ret_dev);
 
 /* Forgets (and uncharges) every record made in ctx. */
 void vgp__forget_context(uint64_t ctx);
+
+/* ---- hook_nvml.c */
+
+/* Whether an NVML pid (the node's PID namespace) is one of this container's
+ * processes; with live_only, only those still alive. The controller counts
+ * what a process that just exited ran, so it asks for all. */
+int vgp__container_pid(unsigned pid, int live_only);
 
 /* ---- hook_launch.c */
 extern int vgp__launch_gate; /* non-zero when some launch must be governed */

@@ -101,7 +101,7 @@ static uint64_t vgp__current_ctx(void) {
   return (uint64_t)(uintptr_t)ctx;
 }
 
-static void vgp__record(uint64_t key, int dev, uint64_t charged, int kind, uint64_t ctx) {
+void vgp__record(uint64_t key, int dev, uint64_t charged, int kind, uint64_t ctx) {
   struct vgp__rec rec = {charged, ctx, (int16_t)dev, (int16_t)kind};
   pthread_mutex_lock(&g_hook.lock);
   int r = vgp__hmap_put(&g_hook.recs, key, &rec);
@@ -130,6 +130,17 @@ static void vgp__rerecord(uint64_t key, const struct vgp__rec *rec) {
   pthread_mutex_lock(&g_hook.lock);
   vgp__hmap_put(&g_hook.recs, key, rec);
   pthread_mutex_unlock(&g_hook.lock);
+}
+
+/* After the driver was asked to release a recorded allocation: returns its
+ * charge if the driver did, else keeps the record (the allocation still
+ * exists). Returns the driver's answer. */
+static CUresult vgp__released(uint64_t key, const struct vgp__rec *rec, CUresult r) {
+  if (r == CUDA_SUCCESS)
+    vgp__uncharge(rec->dev, rec->charged);
+  else
+    vgp__rerecord(key, rec);
+  return r;
 }
 
 void vgp__forget_context(uint64_t ctx) {
@@ -167,13 +178,6 @@ static int vgp__accounting(CUresult *ret_error) {
   }
   return __atomic_load_n(&g_hook.devices_mapped, __ATOMIC_ACQUIRE) ? 1 : 0;
 }
-
-#define VGP_REAL_OR_FAIL(sym)                                                  \
-  do {                                                                         \
-    vgp__hook_init();                                                          \
-    if (vgp__real_cu.sym == NULL)                                              \
-      return CUDA_ERROR_NOT_INITIALIZED;                                       \
-  } while (0)
 
 /* Settles a charge of `charged` to `actual`; 0, or -EDQUOT when growing it
  * was refused (the caller then gives the memory back). */
@@ -301,12 +305,7 @@ VGP_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
       vgp__pools_settle(-1);
     return r;
   }
-  CUresult r = vgp__real_cu.cuMemFree_v2(dptr);
-  if (r == CUDA_SUCCESS)
-    vgp__uncharge(rec.dev, rec.charged);
-  else
-    vgp__rerecord(dptr, &rec);
-  return r;
+  return vgp__released(dptr, &rec, vgp__real_cu.cuMemFree_v2(dptr));
 }
 
 /* ------------------------------------------------------------------ pools */
@@ -456,58 +455,44 @@ VGP_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytes
 }
 
 /* Frees in stream order return memory to the pool, which gives it back to
- * the device at the next synchronization; settle then. */
-VGP_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
-  VGP_REAL_OR_FAIL(cuMemFreeAsync);
+ * the device at the next synchronization; settle then. Ordinary memory
+ * freed in stream order is returned at once. */
+static CUresult vgp__free_async(CUdeviceptr dptr, CUstream hStream, vgp_pfn_cuMemFreeAsync real) {
   CUresult err = CUDA_SUCCESS;
   int acc = vgp__accounting(&err);
   if (acc < 0)
     return err;
   struct vgp__rec rec;
-  if (acc > 0 && vgp__unrecord(dptr, VGP_REC_MEM, &rec) == 0) {
-    /* Ordinary memory freed in stream order. */
-    CUresult r = vgp__real_cu.cuMemFreeAsync(dptr, hStream);
-    if (r == CUDA_SUCCESS)
-      vgp__uncharge(rec.dev, rec.charged);
-    else
-      vgp__rerecord(dptr, &rec);
-    return r;
-  }
-  return vgp__real_cu.cuMemFreeAsync(dptr, hStream);
+  if (acc > 0 && vgp__unrecord(dptr, VGP_REC_MEM, &rec) == 0)
+    return vgp__released(dptr, &rec, real(dptr, hStream));
+  return real(dptr, hStream);
+}
+
+VGP_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
+  VGP_REAL_OR_FAIL(cuMemFreeAsync);
+  return vgp__free_async(dptr, hStream, vgp__real_cu.cuMemFreeAsync);
 }
 
 VGP_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream) {
   VGP_REAL_OR_FAIL(cuMemFreeAsync_ptsz);
-  CUresult err = CUDA_SUCCESS;
-  int acc = vgp__accounting(&err);
-  if (acc < 0)
-    return err;
-  struct vgp__rec rec;
-  if (acc > 0 && vgp__unrecord(dptr, VGP_REC_MEM, &rec) == 0) {
-    CUresult r = vgp__real_cu.cuMemFreeAsync_ptsz(dptr, hStream);
-    if (r == CUDA_SUCCESS)
-      vgp__uncharge(rec.dev, rec.charged);
-    else
-      vgp__rerecord(dptr, &rec);
-    return r;
-  }
-  return vgp__real_cu.cuMemFreeAsync_ptsz(dptr, hStream);
+  return vgp__free_async(dptr, hStream, vgp__real_cu.cuMemFreeAsync_ptsz);
+}
+
+/* A pool that shrank or went away gave memory back: settle the pools. */
+static CUresult vgp__pool_shrunk(CUresult r) {
+  if (r == CUDA_SUCCESS && vgp__hook_active() && g_hook.devices_mapped)
+    vgp__pools_settle(-1);
+  return r;
 }
 
 VGP_EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep) {
   VGP_REAL_OR_FAIL(cuMemPoolTrimTo);
-  CUresult r = vgp__real_cu.cuMemPoolTrimTo(pool, minBytesToKeep);
-  if (r == CUDA_SUCCESS && vgp__hook_active() && g_hook.devices_mapped)
-    vgp__pools_settle(-1);
-  return r;
+  return vgp__pool_shrunk(vgp__real_cu.cuMemPoolTrimTo(pool, minBytesToKeep));
 }
 
 VGP_EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool) {
   VGP_REAL_OR_FAIL(cuMemPoolDestroy);
-  CUresult r = vgp__real_cu.cuMemPoolDestroy(pool);
-  if (r == CUDA_SUCCESS && vgp__hook_active() && g_hook.devices_mapped)
-    vgp__pools_settle(-1);
-  return r;
+  return vgp__pool_shrunk(vgp__real_cu.cuMemPoolDestroy(pool));
 }
 
 #define VGP_SYNC_WRAPPER(sym, params, args)                                    \
@@ -557,12 +542,7 @@ VGP_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
   struct vgp__rec rec;
   if (acc == 0 || vgp__unrecord(handle, VGP_REC_VMM, &rec) < 0)
     return vgp__real_cu.cuMemRelease(handle); /* imported, or not ours */
-  CUresult r = vgp__real_cu.cuMemRelease(handle);
-  if (r == CUDA_SUCCESS)
-    vgp__uncharge(rec.dev, rec.charged);
-  else
-    vgp__rerecord(handle, &rec);
-  return r;
+  return vgp__released(handle, &rec, vgp__real_cu.cuMemRelease(handle));
 }
 
 /* ----------------------------------------------------------------- arrays */
@@ -629,10 +609,5 @@ VGP_EXPORT CUresult cuArrayDestroy(CUarray hArray) {
   uint64_t key = (uint64_t)(uintptr_t)hArray;
   if (acc == 0 || vgp__unrecord(key, VGP_REC_ARRAY, &rec) < 0)
     return vgp__real_cu.cuArrayDestroy(hArray);
-  CUresult r = vgp__real_cu.cuArrayDestroy(hArray);
-  if (r == CUDA_SUCCESS)
-    vgp__uncharge(rec.dev, rec.charged);
-  else
-    vgp__rerecord(key, &rec);
-  return r;
+  return vgp__released(key, &rec, vgp__real_cu.cuArrayDestroy(hArray));
 }

@@ -80,15 +80,14 @@ VGP_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemo
   return r;
 }
 
-/* Is an NVML pid one of this container's live processes? */
-static int vgp__container_pid(unsigned pid) {
+int vgp__container_pid(unsigned pid, int live_only) {
   const struct vgp_region *r = g_hook.region.r;
   for (int i = 0; i < VGP_REGION_MAX_PROCS; i++) {
     const struct vgp_region_slot *s = &r->slots[i];
     if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != VGP_REGION_SLOT_ACTIVE)
       continue;
     unsigned node_pid = (unsigned)(s->host_pid != 0 ? s->host_pid : s->pid);
-    if (node_pid == pid && vgp__region_slot_alive(&g_hook.region, i))
+    if (node_pid == pid && (!live_only || vgp__region_slot_alive(&g_hook.region, i)))
       return 1;
   }
   return 0;
@@ -102,7 +101,7 @@ static unsigned vgp__filter_pids(void *items, unsigned n, size_t size) {
   for (unsigned i = 0; i < n; i++) {
     unsigned pid;
     memcpy(&pid, base + i * size, sizeof(pid));
-    if (!vgp__container_pid(pid))
+    if (!vgp__container_pid(pid, 1))
       continue;
     if (w != i)
       memmove(base + w * size, base + i * size, size);

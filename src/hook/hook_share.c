@@ -237,18 +237,6 @@ static int vgp__others_active(struct vgp__share_dev *sd, uint64_t now) {
 
 /* ------------------------------------------------------------ controller */
 
-static int vgp__container_pid(unsigned pid) {
-  const struct vgp_region *r = g_hook.region.r;
-  for (int i = 0; i < VGP_REGION_MAX_PROCS; i++) {
-    const struct vgp_region_slot *s = &r->slots[i];
-    if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != VGP_REGION_SLOT_ACTIVE)
-      continue;
-    if ((unsigned)(s->host_pid != 0 ? s->host_pid : s->pid) == pid)
-      return 1;
-  }
-  return 0;
-}
-
 /* Reads NVML's samples newer than the last ones consumed; returns the
  * container's share of the device over them (a fraction), or -1 when there
  * is nothing new. */
@@ -266,7 +254,7 @@ static double vgp__sample_share(struct vgp__share_dev *sd) {
   for (unsigned i = 0; i < n; i++) {
     if (samples[i].timeStamp > newest)
       newest = samples[i].timeStamp;
-    if (vgp__container_pid(samples[i].pid))
+    if (vgp__container_pid(samples[i].pid, 0))
       sum += samples[i].smUtil;
   }
   if (newest == sd->nvml_last_seen)
@@ -340,25 +328,16 @@ static void vgp__control(struct vgp__share_dev *sd, uint64_t now) {
   sd->pool_busy_ns += used * (double)window;
   sd->pool_launches += launched;
   sd->pool_ns += window;
-  if (sd->pool_launches >= VGP_GROSS_LAUNCHES) {
-    /* Far off (the first measurements waited behind other containers'
-     * kernels, or the workload changed): take the evidence as it is. */
-    double direct = sd->pool_busy_ns / (double)sd->pool_launches;
-    if (direct * VGP_GROSS_ERROR < (double)cost || direct > (double)cost * VGP_GROSS_ERROR) {
-      cost = direct < 1.0 ? 1 : (uint64_t)direct;
-      vgp__st(&sd->ctl[VGP_CTL_COST_NS], cost);
-      vgp__set_interval(sd, cost, pct);
-      sd->pool_busy_ns = 0;
-      sd->pool_launches = 0;
-      sd->pool_ns = 0;
-      return;
-    }
-  }
-  if (sd->pool_launches < VGP_POOL_LAUNCHES && sd->pool_ns < VGP_POOL_MAX_NS)
+  double direct = sd->pool_launches > 0 ? sd->pool_busy_ns / (double)sd->pool_launches : 0.0;
+  /* Far off (the first measurements waited behind other containers'
+   * kernels, or the workload changed): take the evidence as it is. */
+  int gross = sd->pool_launches >= VGP_GROSS_LAUNCHES &&
+              (direct * VGP_GROSS_ERROR < (double)cost || direct > (double)cost * VGP_GROSS_ERROR);
+  int pooled = sd->pool_launches >= VGP_POOL_LAUNCHES || sd->pool_ns >= VGP_POOL_MAX_NS;
+  if (!gross && !pooled)
     return;
-  if (sd->pool_launches >= 3) {
-    double direct = sd->pool_busy_ns / (double)sd->pool_launches;
-    double next = (double)cost + 0.5 * (direct - (double)cost);
+  if (gross || sd->pool_launches >= 3) {
+    double next = gross ? direct : (double)cost + 0.5 * (direct - (double)cost);
     cost = next < 1.0 ? 1 : (uint64_t)next;
     vgp__st(&sd->ctl[VGP_CTL_COST_NS], cost);
     vgp__set_interval(sd, cost, pct);

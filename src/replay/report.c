@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonout.h"
 #include "replay.h"
 
 /* Writes s as one CSV field, quoted when it needs to be. */
@@ -26,21 +27,6 @@ static void vgp__csv_field(FILE *f, const char *s) {
     if (*s == '"')
       fputc('"', f);
     fputc(*s, f);
-  }
-  fputc('"', f);
-}
-
-/* JSON string with the escapes JSON requires. */
-static void vgp__json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s != '\0'; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      fprintf(f, "\\%c", ch);
-    else if (ch < 0x20)
-      fprintf(f, "\\u%04x", ch);
-    else
-      fputc(ch, f);
   }
   fputc('"', f);
 }
@@ -125,7 +111,7 @@ int vgp_replay_write_json(FILE *f, const char *trace_name,
   if (n_seeds > VGP_REPLAY_SEEDS_MAX)
     return -EINVAL;
   fprintf(f, "{\n  \"trace\": ");
-  vgp__json_str(f, trace_name);
+  vgp__json_string(f, trace_name);
   fprintf(f, ",\n  \"capacity_gpu_milli\": %llu,\n  \"policies\": [\n",
           n_policies > 0 ? (unsigned long long)runs[0].capacity : 0ull);
   for (unsigned p = 0; p < n_policies; p++) {
@@ -144,7 +130,7 @@ int vgp_replay_write_json(FILE *f, const char *trace_name,
     vgp__mean_sd(secs, n_seeds, &sm, &ssd);
     vgp__mean_sd(fin, n_seeds, &finm, &finsd);
     fprintf(f, "    {\n      \"policy\": ");
-    vgp__json_str(f, pr[0].policy);
+    vgp__json_string(f, pr[0].policy);
     fprintf(f, ",\n      \"seeds\": [");
     for (unsigned s = 0; s < n_seeds; s++)
       fprintf(f, "%s%llu", s ? ", " : "", (unsigned long long)pr[s].seed);

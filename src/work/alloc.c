@@ -32,6 +32,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "jsonout.h"
 #include "vgpool/units.h"
 #include "work.h"
 
@@ -540,7 +541,7 @@ static void vgp__alloc_report(const struct vgp__alloc_state *s, uint64_t total, 
 
   if (c->json) {
     printf("{\"tool\":\"vgpool-alloc\",\"device\":%d,\"name\":", s->dev->ordinal);
-    vgp_work_json_string(stdout, s->dev->name);
+    vgp__json_string(stdout, s->dev->name);
     printf(",\"driver_version\":%d,\"resolver\":\"%s\",\"api\":\"%s\",\"pattern\":\"%s\","
            "\"total_bytes\":%llu,\"free_bytes_before\":%llu,\"limit_bytes\":%llu,"
            "\"obtained_bytes\":%llu,\"live_allocations\":%zu,\"peak_bytes\":%llu,"
@@ -668,9 +669,7 @@ out_host:
 
 int main(int argc, char **argv) {
   struct vgp__alloc_cfg cfg;
-  struct vgp_work_cu cu;
-  struct vgp_work_device dev;
-  struct vgp_work_kernels k;
+  struct vgp_work_session ws;
   int r;
 
   vgp_work_set_prog("vgpool-alloc");
@@ -680,23 +679,10 @@ int main(int argc, char **argv) {
   if (r < 0)
     return VGP_WORK_EXIT_USAGE;
 
-  r = vgp_work_cu_load(&cu);
+  r = vgp_work_session_open(&ws, cfg.device, cfg.verify);
   if (r < 0)
     return vgp_work_exit_code(r);
-  r = vgp_work_device_open(&cu, cfg.device, &dev);
-  if (r < 0)
-    goto out_cu;
-  memset(&k, 0, sizeof(k));
-  if (cfg.verify) {
-    r = vgp_work_kernels_load(&cu, &k);
-    if (r < 0)
-      goto out_dev;
-  }
-  r = vgp__alloc_run(&cu, &dev, &k, &cfg);
-  vgp_work_kernels_unload(&cu, &k);
-out_dev:
-  vgp_work_device_close(&cu, &dev);
-out_cu:
-  vgp_work_cu_unload(&cu);
+  r = vgp__alloc_run(&ws.cu, &ws.dev, &ws.k, &cfg);
+  vgp_work_session_close(&ws);
   return vgp_work_exit_code(r);
 }

@@ -37,6 +37,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "jsonout.h"
 #include "vgpool/units.h"
 #include "work.h"
 
@@ -370,7 +371,7 @@ static void vgp__burn_report(const struct vgp__burn_cfg *c, const struct vgp_wor
 
   if (c->json) {
     printf("{\"tool\":\"vgpool-burn\",\"device\":%d,\"name\":", dev->ordinal);
-    vgp_work_json_string(stdout, dev->name);
+    vgp__json_string(stdout, dev->name);
     printf(",\"driver_version\":%d,\"resolver\":\"%s\",\"mode\":\"%s\","
            "\"kernel_us\":%.3f,\"blocks\":%u,\"threads\":%llu,\"in_flight\":%llu,"
            "\"rate\":%.3f,\"duration_s\":%.3f,\"memory_bytes\":%llu,"
@@ -498,6 +499,17 @@ static int vgp__selftest_result(int bad, int ok, const char *what) {
   return ok ? bad : -EBADMSG;
 }
 
+/* After a launch whose result is r: waits for the stream and copies bytes
+ * of the result back to the host. Returns the first failure. */
+static int vgp__selftest_fetch(const struct vgp_work_cu *cu, CUstream stream, int r, void *dst,
+                               CUdeviceptr src, size_t bytes) {
+  if (r == 0)
+    r = vgp_work_cu_check(cu, cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
+  if (r == 0)
+    r = vgp_work_cu_check(cu, cu->cuMemcpyDtoH_v2(dst, src, bytes), "cuMemcpyDtoH_v2");
+  return r;
+}
+
 /* Runs the five kernels on a (1 MiB), b (1 MiB) and a 64-bit accumulator,
  * each checked against the same computation on the host. host is a
  * scratch buffer of 3 x VGP_SELFTEST_WORDS words. */
@@ -520,10 +532,7 @@ static int vgp__selftest_kernels(const struct vgp_work_cu *cu, const struct vgp_
 
   /* fill */
   r = vgp_work_launch_fill(cu, k, dev, stream, bb, 0xdeadbeefu, n);
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuMemcpyDtoH_v2(got, bb, bytes), "cuMemcpyDtoH_v2");
+  r = vgp__selftest_fetch(cu, stream, r, got, bb, bytes);
   if (r < 0)
     return r;
   ok = 1;
@@ -533,20 +542,14 @@ static int vgp__selftest_kernels(const struct vgp_work_cu *cu, const struct vgp_
 
   /* copy, 16-byte vector path */
   r = vgp_work_launch_copy(cu, k, dev, stream, bb, a, bytes);
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuMemcpyDtoH_v2(got, bb, bytes), "cuMemcpyDtoH_v2");
+  r = vgp__selftest_fetch(cu, stream, r, got, bb, bytes);
   if (r < 0)
     return r;
   bad = vgp__selftest_result(bad, memcmp(got, src, bytes) == 0, "vgpool_copy (aligned)");
 
   /* copy, byte path: 1001 bytes from a + 2 to b + 1 */
   r = vgp_work_launch_copy(cu, k, dev, stream, bb + 1, a + 2, 1001);
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuMemcpyDtoH_v2(got, bb, bytes), "cuMemcpyDtoH_v2");
+  r = vgp__selftest_fetch(cu, stream, r, got, bb, bytes);
   if (r < 0)
     return r;
   memcpy(want, src, bytes);
@@ -557,10 +560,7 @@ static int vgp__selftest_kernels(const struct vgp_work_cu *cu, const struct vgp_
   r = vgp_work_cu_check(cu, cu->cuMemsetD32_v2(acc, 0, 2), "cuMemsetD32_v2");
   if (r == 0)
     r = vgp_work_launch_sum(cu, k, dev, stream, a, n, acc);
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuMemcpyDtoH_v2(&dsum, acc, sizeof(dsum)), "cuMemcpyDtoH_v2");
+  r = vgp__selftest_fetch(cu, stream, r, &dsum, acc, sizeof(dsum));
   if (r < 0)
     return r;
   bad = vgp__selftest_result(bad, dsum == sum, "vgpool_sum_u32");
@@ -577,10 +577,7 @@ static int vgp__selftest_kernels(const struct vgp_work_cu *cu, const struct vgp_
     r = vgp_work_cu_check(cu, cu->cuMemcpyHtoD_v2(bb, y, bytes), "cuMemcpyHtoD_v2");
   if (r == 0)
     r = vgp_work_launch_axpy(cu, k, dev, stream, n, 2.5f, a, bb);
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
-  if (r == 0)
-    r = vgp_work_cu_check(cu, cu->cuMemcpyDtoH_v2(fy, bb, bytes), "cuMemcpyDtoH_v2");
+  r = vgp__selftest_fetch(cu, stream, r, fy, bb, bytes);
   if (r < 0)
     return r;
   ok = 1;
@@ -656,9 +653,7 @@ static int vgp__selftest(const struct vgp_work_cu *cu, const struct vgp_work_dev
 
 int main(int argc, char **argv) {
   struct vgp__burn_cfg cfg;
-  struct vgp_work_cu cu;
-  struct vgp_work_device dev;
-  struct vgp_work_kernels k;
+  struct vgp_work_session ws;
   CUstream stream = NULL;
   CUdeviceptr mem = 0;
   int r;
@@ -670,42 +665,33 @@ int main(int argc, char **argv) {
   if (r < 0)
     return VGP_WORK_EXIT_USAGE;
 
-  r = vgp_work_cu_load(&cu);
+  r = vgp_work_session_open(&ws, cfg.device, 1);
   if (r < 0)
     return vgp_work_exit_code(r);
-  r = vgp_work_device_open(&cu, cfg.device, &dev);
-  if (r < 0)
-    goto out_cu;
-  r = vgp_work_kernels_load(&cu, &k);
-  if (r < 0)
-    goto out_dev;
+  struct vgp_work_cu *cu = &ws.cu;
   /* A blocking stream (flags 0) is ordered with the legacy default stream,
    * on which the synchronous copies and memsets run; a kernel must never
    * race a cuMemcpyHtoD that returned before its DMA finished. */
-  r = vgp_work_cu_check(&cu, cu.cuStreamCreate(&stream, 0), "cuStreamCreate");
+  r = vgp_work_cu_check(cu, cu->cuStreamCreate(&stream, 0), "cuStreamCreate");
   if (r < 0)
-    goto out_kernels;
+    goto out_session;
 
   if (cfg.selftest) {
-    r = vgp__selftest(&cu, &dev, &k, stream);
+    r = vgp__selftest(cu, &ws.dev, &ws.k, stream);
     goto out_stream;
   }
   if (cfg.memory > 0) {
-    r = vgp__burn_memory(&cu, &k, &dev, stream, cfg.memory, &mem);
+    r = vgp__burn_memory(cu, &ws.k, &ws.dev, stream, cfg.memory, &mem);
     if (r < 0)
       goto out_stream;
   }
-  r = vgp__burn_run(&cu, &cfg, &dev, &k, stream);
+  r = vgp__burn_run(cu, &cfg, &ws.dev, &ws.k, stream);
   if (mem != 0)
-    cu.cuMemFree_v2(mem);
+    cu->cuMemFree_v2(mem);
 
 out_stream:
-  cu.cuStreamDestroy_v2(stream);
-out_kernels:
-  vgp_work_kernels_unload(&cu, &k);
-out_dev:
-  vgp_work_device_close(&cu, &dev);
-out_cu:
-  vgp_work_cu_unload(&cu);
+  cu->cuStreamDestroy_v2(stream);
+out_session:
+  vgp_work_session_close(&ws);
   return vgp_work_exit_code(r);
 }

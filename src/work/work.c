@@ -328,6 +328,36 @@ void vgp_work_kernels_unload(const struct vgp_work_cu *cu, struct vgp_work_kerne
   memset(k, 0, sizeof(*k));
 }
 
+/* ---------------------------------------------------------------- session */
+
+int vgp_work_session_open(struct vgp_work_session *s, int ordinal, int kernels) {
+  int r;
+  memset(s, 0, sizeof(*s));
+  r = vgp_work_cu_load(&s->cu);
+  if (r < 0)
+    return r;
+  r = vgp_work_device_open(&s->cu, ordinal, &s->dev);
+  if (r < 0)
+    goto out_cu;
+  if (kernels) {
+    r = vgp_work_kernels_load(&s->cu, &s->k);
+    if (r < 0)
+      goto out_dev;
+  }
+  return 0;
+out_dev:
+  vgp_work_device_close(&s->cu, &s->dev);
+out_cu:
+  vgp_work_cu_unload(&s->cu);
+  return r;
+}
+
+void vgp_work_session_close(struct vgp_work_session *s) {
+  vgp_work_kernels_unload(&s->cu, &s->k);
+  vgp_work_device_close(&s->cu, &s->dev);
+  vgp_work_cu_unload(&s->cu);
+}
+
 int vgp_work_launch_spin(const struct vgp_work_cu *cu, const struct vgp_work_kernels *k,
                          CUstream stream, unsigned blocks, unsigned threads, uint64_t ns) {
   void *params[] = {&ns};
@@ -562,19 +592,4 @@ uint64_t vgp_work_samples_percentile(struct vgp_work_samples *s, double p) {
 void vgp_work_samples_free(struct vgp_work_samples *s) {
   vgp__free(s->v);
   memset(s, 0, sizeof(*s));
-}
-
-/* ------------------------------------------------------------------- JSON */
-
-void vgp_work_json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p < 0x20)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
-  }
-  fputc('"', f);
 }

@@ -178,6 +178,22 @@ int vgp_work_kernels_load(const struct vgp_work_cu *cu,
 void vgp_work_kernels_unload(const struct vgp_work_cu *cu,
                              struct vgp_work_kernels *k);
 
+/* -------------------------------------------------------------- session */
+
+/* What every tool sets up first: the driver, one device with its primary
+ * context current, and (optionally) the kernels. */
+struct vgp_work_session {
+  struct vgp_work_cu cu;
+  struct vgp_work_device dev;
+  struct vgp_work_kernels k;  /* zeroed when not loaded */
+};
+
+/* Opens the session on device `ordinal`, loading the kernels when
+ * `kernels` is set. On failure (the errors above) nothing is left open. */
+int vgp_work_session_open(struct vgp_work_session *s, int ordinal, int kernels);
+
+void vgp_work_session_close(struct vgp_work_session *s);
+
 /* Launches vgpool_spin(ns) on a blocks x threads grid. */
 int vgp_work_launch_spin(const struct vgp_work_cu *cu,
                          const struct vgp_work_kernels *k, CUstream stream,
@@ -268,10 +284,5 @@ void vgp_work_samples_free(struct vgp_work_samples *s);
 /* A small deterministic generator (xorshift64*) for seeds given on the
  * command line; never 0 internally. */
 uint64_t vgp_work_rand(uint64_t *state);
-
-/* ------------------------------------------------------------------ JSON */
-
-/* Writes s as a JSON string literal (quoted and escaped). */
-void vgp_work_json_string(FILE *f, const char *s);
 
 #endif

@@ -20,19 +20,6 @@
 char cli_out[CLI_OUT_MAX];
 char cli_err[CLI_OUT_MAX];
 
-void cli_read_file(const char *path, char *buf, size_t len) {
-  buf[0] = '\0';
-  int fd = open(path, O_RDONLY);
-  if (fd < 0)
-    return;
-  size_t used = 0;
-  ssize_t n;
-  while (used + 1 < len && (n = read(fd, buf + used, len - 1 - used)) > 0)
-    used += (size_t)n;
-  buf[used] = '\0';
-  close(fd);
-}
-
 int cli_exists(const char *path) { return access(path, F_OK) == 0; }
 
 void cli_node(const char *spec) {
@@ -101,8 +88,8 @@ int cli_vgpool(const char *arg, ...) {
   snprintf(out, sizeof(out), "%s/stdout", vgp_test_tmpdir());
   snprintf(err, sizeof(err), "%s/stderr", vgp_test_tmpdir());
   int status = vgp_test_wait(cli_start(argv, out, err));
-  cli_read_file(out, cli_out, sizeof(cli_out));
-  cli_read_file(err, cli_err, sizeof(cli_err));
+  vgp_test_read_file(out, cli_out, sizeof(cli_out));
+  vgp_test_read_file(err, cli_err, sizeof(cli_err));
   if (status == 125)
     vgp_test_fail(__FILE__, __LINE__, "cannot run %s", exe);
   return status;

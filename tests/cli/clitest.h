@@ -48,8 +48,6 @@ void cli_device(unsigned i, char *uuid, size_t len, uint64_t *ret_total);
 const char *cli_containers_dir(void);
 int cli_count_containers(void);
 
-/* Reads a whole file into buf (empty string if missing). */
-void cli_read_file(const char *path, char *buf, size_t len);
 
 /* 1 if the file exists. */
 int cli_exists(const char *path);

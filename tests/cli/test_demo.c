@@ -166,8 +166,8 @@ static int run_exe(const char *exe, const char *a1, const char *a2, const char *
     _exit(125);
   }
   int status = vgp_test_wait(pid);
-  cli_read_file(out, cli_out, sizeof(cli_out));
-  cli_read_file(err, cli_err, sizeof(cli_err));
+  vgp_test_read_file(out, cli_out, sizeof(cli_out));
+  vgp_test_read_file(err, cli_err, sizeof(cli_err));
   return status;
 }
 

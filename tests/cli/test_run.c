@@ -238,7 +238,7 @@ VGP_TEST(run_forwards_signals_and_cleans_up) {
                               "--", "sh", "-c", script, NULL);
     VGP_WAIT_UNTIL(cli_exists(ready), 20000);
     char dir[PATH_MAX];
-    cli_read_file(ready, dir, sizeof(dir));
+    vgp_test_read_file(ready, dir, sizeof(dir));
     dir[strcspn(dir, "\n")] = '\0';
     ASSERT_TRUE(cli_exists(dir));
     ASSERT_OK(kill(pid, sigs[i]));

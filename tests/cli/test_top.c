@@ -76,7 +76,7 @@ VGP_HELPER(claim) {
 
 static int read_pid(const char *path) {
   char buf[32];
-  cli_read_file(path, buf, sizeof(buf));
+  vgp_test_read_file(path, buf, sizeof(buf));
   return atoi(buf);
 }
 
@@ -328,17 +328,17 @@ VGP_TEST(top_refreshes_until_interrupted) {
   snprintf(err, sizeof(err), "%s/top.err", vgp_test_tmpdir());
 
   pid_t pid = cli_vgpool_bg(out, err, "top", "--interval", "0.02", NULL);
-  VGP_WAIT_UNTIL((cli_read_file(out, buf, sizeof(buf)), count_of(buf, "vgpool top ") >= 3),
+  VGP_WAIT_UNTIL((vgp_test_read_file(out, buf, sizeof(buf)), count_of(buf, "vgpool top ") >= 3),
                  20000);
   ASSERT_OK(kill(pid, SIGINT));
   ASSERT_EQ_INT(vgp_test_wait(pid), 0);
-  cli_read_file(out, buf, sizeof(buf));
+  vgp_test_read_file(out, buf, sizeof(buf));
   /* Not a terminal: refreshes follow one another, no screen control. */
   ASSERT_FALSE(strstr(buf, "\033[") != NULL);
   ASSERT_CONTAINS(buf, "No containers.");
 
   pid = cli_vgpool_bg(out, err, "top", "--json", "--interval=0.02", NULL);
-  VGP_WAIT_UNTIL((cli_read_file(out, buf, sizeof(buf)), count_of(buf, "}\n{") >= 2), 20000);
+  VGP_WAIT_UNTIL((vgp_test_read_file(out, buf, sizeof(buf)), count_of(buf, "}\n{") >= 2), 20000);
   ASSERT_OK(kill(pid, SIGTERM));
   ASSERT_EQ_INT(vgp_test_wait(pid), 0);
 }

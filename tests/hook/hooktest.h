@@ -25,6 +25,16 @@
 #include "vgpool/limits.h"
 #include "vgpool_cuda.h"
 
+/* In a helper process: fails it (exit status 50) when cond is false,
+ * saying which check failed. */
+#define HT_CHECK(cond)                                                         \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      return 50;                                                               \
+    }                                                                          \
+  } while (0)
+
 #define HT_CU_OK(expr)                                                         \
   do {                                                                         \
     CUresult ht__r = (expr);                                                   \

@@ -18,14 +18,6 @@ static const char *node_conf =
     "[device]\nmodel = L4\nmemory = 4GiB\ncontext_memory = 64MiB\n"
     "[device]\nmodel = L4\nmemory = 4GiB\ncontext_memory = 64MiB\n";
 
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      return 50;                                                               \
-    }                                                                          \
-  } while (0)
-
 static size_t free_now(void) {
   size_t f = 0, t = 0;
   cuMemGetInfo_v2(&f, &t);
@@ -41,33 +33,33 @@ VGP_HELPER(quota_paths) {
   HT_CU_OK(cuDevicePrimaryCtxRetain(&ctx, 0));
   HT_CU_OK(cuCtxSetCurrent(ctx));
   HT_CU_OK(cuMemGetInfo_v2(&f, &t));
-  CHECK(t == GiB);
-  CHECK(f == GiB - 64 * MiB); /* the context's own memory is charged */
+  HT_CHECK(t == GiB);
+  HT_CHECK(f == GiB - 64 * MiB); /* the context's own memory is charged */
   HT_CU_OK(cuDeviceTotalMem_v2(&total, 0));
-  CHECK(total == GiB);
+  HT_CHECK(total == GiB);
 
   CUdeviceptr a, b, c;
   HT_CU_OK(cuMemAlloc_v2(&a, 512 * MiB));
-  CHECK(cuMemAlloc_v2(&b, 512 * MiB) == CUDA_ERROR_OUT_OF_MEMORY);
+  HT_CHECK(cuMemAlloc_v2(&b, 512 * MiB) == CUDA_ERROR_OUT_OF_MEMORY);
   HT_CU_OK(cuMemAlloc_v2(&b, 400 * MiB));
-  CHECK(free_now() == GiB - 976 * MiB);
+  HT_CHECK(free_now() == GiB - 976 * MiB);
   HT_CU_OK(cuMemFree_v2(b));
-  CHECK(free_now() == GiB - 576 * MiB);
+  HT_CHECK(free_now() == GiB - 576 * MiB);
   /* Small sizes are charged as the driver rounds them. */
   HT_CU_OK(cuMemAlloc_v2(&c, 1000));
-  CHECK(free_now() == GiB - 576 * MiB - 1024);
+  HT_CHECK(free_now() == GiB - 576 * MiB - 1024);
   HT_CU_OK(cuMemFree_v2(c));
 
   /* Pitch: charged at the pitch the driver chose. */
   size_t pitch;
   HT_CU_OK(cuMemAllocPitch_v2(&c, &pitch, 1000, 1000, 4));
-  CHECK(free_now() == GiB - 576 * MiB - pitch * 1000);
+  HT_CHECK(free_now() == GiB - 576 * MiB - pitch * 1000);
   HT_CU_OK(cuMemFree_v2(c));
 
   /* Managed memory counts against the device. */
-  CHECK(cuMemAllocManaged(&c, 500 * MiB, CU_MEM_ATTACH_GLOBAL) == CUDA_ERROR_OUT_OF_MEMORY);
+  HT_CHECK(cuMemAllocManaged(&c, 500 * MiB, CU_MEM_ATTACH_GLOBAL) == CUDA_ERROR_OUT_OF_MEMORY);
   HT_CU_OK(cuMemAllocManaged(&c, 100 * MiB, CU_MEM_ATTACH_GLOBAL));
-  CHECK(free_now() == GiB - 676 * MiB);
+  HT_CHECK(free_now() == GiB - 676 * MiB);
   HT_CU_OK(cuMemFree_v2(c));
 
   /* Stream-ordered allocation: what the pool reserves is charged, and
@@ -75,11 +67,11 @@ VGP_HELPER(quota_paths) {
   CUstream s;
   HT_CU_OK(cuStreamCreate(&s, 0));
   HT_CU_OK(cuMemAllocAsync(&c, 3 * MiB, s));
-  CHECK(free_now() == GiB - 580 * MiB); /* 4 MiB reserved */
-  CHECK(cuMemAllocAsync(&b, 500 * MiB, s) == CUDA_ERROR_OUT_OF_MEMORY);
+  HT_CHECK(free_now() == GiB - 580 * MiB); /* 4 MiB reserved */
+  HT_CHECK(cuMemAllocAsync(&b, 500 * MiB, s) == CUDA_ERROR_OUT_OF_MEMORY);
   HT_CU_OK(cuMemFreeAsync(c, s));
   HT_CU_OK(cuStreamSynchronize(s));
-  CHECK(free_now() == GiB - 576 * MiB);
+  HT_CHECK(free_now() == GiB - 576 * MiB);
 
   /* VMM: charged by handle when created, returned by release. */
   CUmemAllocationProp prop;
@@ -88,11 +80,11 @@ VGP_HELPER(quota_paths) {
   prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
   prop.location.id = 0;
   CUmemGenericAllocationHandle h;
-  CHECK(cuMemCreate(&h, 512 * MiB, &prop, 0) == CUDA_ERROR_OUT_OF_MEMORY);
+  HT_CHECK(cuMemCreate(&h, 512 * MiB, &prop, 0) == CUDA_ERROR_OUT_OF_MEMORY);
   HT_CU_OK(cuMemCreate(&h, 256 * MiB, &prop, 0));
-  CHECK(free_now() == GiB - 832 * MiB);
+  HT_CHECK(free_now() == GiB - 832 * MiB);
   HT_CU_OK(cuMemRelease(h));
-  CHECK(free_now() == GiB - 576 * MiB);
+  HT_CHECK(free_now() == GiB - 576 * MiB);
 
   /* Arrays: charged at the size the driver says they need. */
   CUDA_ARRAY3D_DESCRIPTOR d = {2048, 2048, 0, CU_AD_FORMAT_FLOAT, 4, 0};
@@ -100,18 +92,18 @@ VGP_HELPER(quota_paths) {
   HT_CU_OK(cuArray3DCreate_v2(&arr, &d));
   CUDA_ARRAY_MEMORY_REQUIREMENTS req;
   HT_CU_OK(cuArrayGetMemoryRequirements(&req, arr, 0));
-  CHECK(free_now() == GiB - 576 * MiB - req.size);
+  HT_CHECK(free_now() == GiB - 576 * MiB - req.size);
   HT_CU_OK(cuArrayDestroy(arr));
   d.Width = d.Height = 8192;
-  CHECK(cuArray3DCreate_v2(&arr, &d) == CUDA_ERROR_OUT_OF_MEMORY);
+  HT_CHECK(cuArray3DCreate_v2(&arr, &d) == CUDA_ERROR_OUT_OF_MEMORY);
 
   HT_CU_OK(cuMemFree_v2(a));
-  CHECK(free_now() == GiB - 64 * MiB);
+  HT_CHECK(free_now() == GiB - 64 * MiB);
   /* Releasing the last reference frees the context and its charge. */
   HT_CU_OK(cuDevicePrimaryCtxRelease_v2(0));
-  CHECK(cuDevicePrimaryCtxRetain(&ctx, 0) == CUDA_SUCCESS);
+  HT_CHECK(cuDevicePrimaryCtxRetain(&ctx, 0) == CUDA_SUCCESS);
   HT_CU_OK(cuCtxSetCurrent(ctx));
-  CHECK(free_now() == GiB - 64 * MiB);
+  HT_CHECK(free_now() == GiB - 64 * MiB);
   return 0;
 }
 
@@ -222,16 +214,16 @@ VGP_HELPER(nvml_view) {
     return 10;
   if (nvmlDeviceGetMemoryInfo(d, &m) != NVML_SUCCESS)
     return 11;
-  CHECK(m.total == GiB);
-  CHECK(m.used == 0);
+  HT_CHECK(m.total == GiB);
+  HT_CHECK(m.used == 0);
   m2.version = nvmlMemory_v2;
   if (nvmlDeviceGetMemoryInfo_v2(d, &m2) != NVML_SUCCESS)
     return 12;
-  CHECK(m2.total == GiB && m2.free == GiB);
+  HT_CHECK(m2.total == GiB && m2.free == GiB);
   /* The other device is not the container's: the real figures. */
   if (nvmlDeviceGetHandleByIndex_v2(1, &d) != NVML_SUCCESS || nvmlDeviceGetMemoryInfo(d, &m) != NVML_SUCCESS)
     return 13;
-  CHECK(m.total == 4 * GiB);
+  HT_CHECK(m.total == 4 * GiB);
   nvmlShutdown();
   return 0;
 }
@@ -276,7 +268,7 @@ VGP_HELPER(ipc_import) {
   HT_CU_OK(cuCtxCreate_v2(&ctx, 0, 0));
   size_t before = free_now();
   HT_CU_OK(cuIpcOpenMemHandle_v2(&p, h, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS));
-  CHECK(free_now() == before); /* imported memory is not charged twice */
+  HT_CHECK(free_now() == before); /* imported memory is not charged twice */
   HT_CU_OK(cuIpcCloseMemHandle(p));
   return 0;
 }

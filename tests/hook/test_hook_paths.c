@@ -11,14 +11,6 @@
 
 #define MiB (1ull << 20)
 
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      return 50;                                                               \
-    }                                                                          \
-  } while (0)
-
 /* The file name of the object that defines address p. */
 static const char *owner(const void *p) {
   Dl_info info;
@@ -41,47 +33,47 @@ VGP_HELPER(entry_paths) {
   (void)argc;
   (void)argv;
   /* Direct linking: this binary's references bind to the preload. */
-  CHECK(IN_HOOK((void *)&cuMemAlloc_v2));
-  CHECK(IN_HOOK((void *)&cuLaunchKernel));
-  CHECK(IN_DRIVER((void *)&cuMemcpyHtoD_v2)); /* not hooked */
+  HT_CHECK(IN_HOOK((void *)&cuMemAlloc_v2));
+  HT_CHECK(IN_HOOK((void *)&cuLaunchKernel));
+  HT_CHECK(IN_DRIVER((void *)&cuMemcpyHtoD_v2)); /* not hooked */
 
   /* dlopen + dlsym on the driver's handle. */
   void *lib = dlopen("libcuda.so.1", RTLD_NOW);
-  CHECK(lib != NULL);
+  HT_CHECK(lib != NULL);
   vgp_pfn_cuMemAlloc_v2 alloc = (vgp_pfn_cuMemAlloc_v2)dlsym(lib, "cuMemAlloc_v2");
-  CHECK(IN_HOOK((void *)alloc));
-  CHECK(IN_HOOK(dlsym(lib, "cuGetProcAddress_v2")));
-  CHECK(IN_DRIVER(dlsym(lib, "cuMemcpyDtoH_v2")));
-  CHECK(IN_DRIVER(dlsym(lib, "cuDeviceGetName")));
-  CHECK(dlsym(lib, "cuNoSuchThing") == NULL);
-  CHECK(IN_HOOK(dlsym(RTLD_DEFAULT, "cuMemFree_v2")));
-  CHECK(IN_HOOK(dlsym(RTLD_NEXT, "cuLaunchKernelEx")));
+  HT_CHECK(IN_HOOK((void *)alloc));
+  HT_CHECK(IN_HOOK(dlsym(lib, "cuGetProcAddress_v2")));
+  HT_CHECK(IN_DRIVER(dlsym(lib, "cuMemcpyDtoH_v2")));
+  HT_CHECK(IN_DRIVER(dlsym(lib, "cuDeviceGetName")));
+  HT_CHECK(dlsym(lib, "cuNoSuchThing") == NULL);
+  HT_CHECK(IN_HOOK(dlsym(RTLD_DEFAULT, "cuMemFree_v2")));
+  HT_CHECK(IN_HOOK(dlsym(RTLD_NEXT, "cuLaunchKernelEx")));
   /* RTLD_NEXT stays relative to the caller for everything else. */
-  CHECK(dlsym(RTLD_NEXT, "malloc") != NULL);
-  CHECK(strncmp(owner(dlsym(RTLD_NEXT, "malloc")), "libc.so", 7) == 0);
+  HT_CHECK(dlsym(RTLD_NEXT, "malloc") != NULL);
+  HT_CHECK(strncmp(owner(dlsym(RTLD_NEXT, "malloc")), "libc.so", 7) == 0);
 
   /* cuGetProcAddress with each version and flag. */
   vgp_pfn_cuGetProcAddress_v2 gpa = (vgp_pfn_cuGetProcAddress_v2)dlsym(lib, "cuGetProcAddress_v2");
   void *fn;
   CUdriverProcAddressQueryResult st;
   HT_CU_OK(gpa("cuMemAlloc", &fn, 12000, 0, &st));
-  CHECK(fn == (void *)alloc);
+  HT_CHECK(fn == (void *)alloc);
   HT_CU_OK(gpa("cuLaunchKernel", &fn, 12000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st));
-  CHECK(IN_HOOK(fn) && fn == dlsym(lib, "cuLaunchKernel_ptsz"));
+  HT_CHECK(IN_HOOK(fn) && fn == dlsym(lib, "cuLaunchKernel_ptsz"));
   HT_CU_OK(gpa("cuLaunchKernel", &fn, 12000, CU_GET_PROC_ADDRESS_LEGACY_STREAM, &st));
-  CHECK(fn == dlsym(lib, "cuLaunchKernel"));
+  HT_CHECK(fn == dlsym(lib, "cuLaunchKernel"));
   HT_CU_OK(gpa("cuCtxCreate", &fn, 11040, 0, &st));
-  CHECK(fn == dlsym(lib, "cuCtxCreate_v3"));
+  HT_CHECK(fn == dlsym(lib, "cuCtxCreate_v3"));
   HT_CU_OK(gpa("cuCtxCreate", &fn, 13000, 0, &st));
-  CHECK(fn == dlsym(lib, "cuCtxCreate_v4"));
+  HT_CHECK(fn == dlsym(lib, "cuCtxCreate_v4"));
   HT_CU_OK(gpa("cuMemAllocAsync", &fn, 12000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st));
-  CHECK(fn == dlsym(lib, "cuMemAllocAsync_ptsz"));
+  HT_CHECK(fn == dlsym(lib, "cuMemAllocAsync_ptsz"));
   HT_CU_OK(gpa("cuGetProcAddress", &fn, 12000, 0, &st));
-  CHECK(fn == (void *)gpa);
+  HT_CHECK(fn == (void *)gpa);
   HT_CU_OK(gpa("cuMemcpyHtoD", &fn, 12000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st));
-  CHECK(IN_DRIVER(fn)); /* not hooked: the real pointer, untouched */
-  CHECK(gpa("cuMemAlloc", &fn, 2000, 0, &st) == CUDA_ERROR_NOT_FOUND);
-  CHECK(st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
+  HT_CHECK(IN_DRIVER(fn)); /* not hooked: the real pointer, untouched */
+  HT_CHECK(gpa("cuMemAlloc", &fn, 2000, 0, &st) == CUDA_ERROR_NOT_FOUND);
+  HT_CHECK(st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
 
   /* And every path is accounted. */
   vgp_pfn_cuInit init;
@@ -96,12 +88,12 @@ VGP_HELPER(entry_paths) {
   vgp_pfn_cuMemAlloc_v2 via_gpa;
   HT_CU_OK(gpa("cuMemAlloc", (void **)&via_gpa, 13000, 0, &st));
   HT_CU_OK(via_gpa(&p3, 10 * MiB));
-  CHECK(used_now() - base == 30 * MiB);
+  HT_CHECK(used_now() - base == 30 * MiB);
   vgp_pfn_cuMemFree_v2 free_fn = (vgp_pfn_cuMemFree_v2)dlsym(RTLD_DEFAULT, "cuMemFree_v2");
   HT_CU_OK(free_fn(p1));
   HT_CU_OK(free_fn(p2));
   HT_CU_OK(free_fn(p3));
-  CHECK(used_now() == base);
+  HT_CHECK(used_now() == base);
   return 0;
 }
 

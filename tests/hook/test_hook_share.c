@@ -20,22 +20,31 @@ static const char ptx[] =
     ".version 7.0\n.target sm_70\n.address_size 64\n"
     ".visible .entry vgpool_spin(.param .u64 ns)\n{\n ret;\n}\n";
 
+/* A helper process's CUDA: the primary context of device 0, vgpool_spin
+ * and a stream. Returns 0, or the helper's exit status on a failure. */
+static int helper_setup(CUfunction *ret_spin, CUstream *ret_stream) {
+  CUcontext ctx;
+  CUmodule mod;
+  HT_CU_OK(cuInit(0));
+  HT_CU_OK(cuDevicePrimaryCtxRetain(&ctx, 0));
+  HT_CU_OK(cuCtxSetCurrent(ctx));
+  HT_CU_OK(cuModuleLoadData(&mod, ptx));
+  HT_CU_OK(cuModuleGetFunction(ret_spin, mod, "vgpool_spin"));
+  HT_CU_OK(cuStreamCreate(ret_stream, CU_STREAM_NON_BLOCKING));
+  return 0;
+}
+
 /* argv: path, seconds. Launches 1 ms spin kernels through one launch path,
  * keeping a few in flight, until the time is up. */
 VGP_HELPER(spin) {
   const char *path = argv[0];
   double seconds = atof(argv[1]);
-  CUcontext ctx;
-  CUmodule mod;
   CUfunction f;
-  (void)argc;
-  HT_CU_OK(cuInit(0));
-  HT_CU_OK(cuDevicePrimaryCtxRetain(&ctx, 0));
-  HT_CU_OK(cuCtxSetCurrent(ctx));
-  HT_CU_OK(cuModuleLoadData(&mod, ptx));
-  HT_CU_OK(cuModuleGetFunction(&f, mod, "vgpool_spin"));
   CUstream s;
-  HT_CU_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  (void)argc;
+  int setup = helper_setup(&f, &s);
+  if (setup != 0)
+    return setup;
   unsigned long long ns = 1000000;
   void *args[] = {&ns};
   CUgraphExec exec = NULL;
@@ -82,17 +91,12 @@ VGP_HELPER(requests) {
   enum { MAX = 4096 };
   static uint64_t late[MAX];
   double seconds = atof(argv[0]);
-  CUcontext ctx;
-  CUmodule mod;
   CUfunction f;
   CUstream s;
   (void)argc;
-  HT_CU_OK(cuInit(0));
-  HT_CU_OK(cuDevicePrimaryCtxRetain(&ctx, 0));
-  HT_CU_OK(cuCtxSetCurrent(ctx));
-  HT_CU_OK(cuModuleLoadData(&mod, ptx));
-  HT_CU_OK(cuModuleGetFunction(&f, mod, "vgpool_spin"));
-  HT_CU_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  int setup = helper_setup(&f, &s);
+  if (setup != 0)
+    return setup;
   unsigned long long ns = 500000;
   void *args[] = {&ns};
   uint64_t t0 = vgp__now_ns();

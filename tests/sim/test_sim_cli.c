@@ -23,19 +23,6 @@
 
 static char out_buf[65536], err_buf[65536];
 
-static void read_into(const char *path, char *buf, size_t len) {
-  buf[0] = '\0';
-  int fd = open(path, O_RDONLY);
-  if (fd < 0)
-    return;
-  size_t used = 0;
-  ssize_t n;
-  while (used + 1 < len && (n = read(fd, buf + used, len - 1 - used)) > 0)
-    used += (size_t)n;
-  buf[used] = '\0';
-  close(fd);
-}
-
 /* Runs the built `vgpool` with the given arguments (NULL-terminated);
  * stdout and stderr land in out_buf and err_buf. Returns the exit status. */
 static int vgpool(const char *arg, ...) {
@@ -66,8 +53,8 @@ static int vgpool(const char *arg, ...) {
     _exit(127);
   }
   int status = vgp_test_wait(pid);
-  read_into(out, out_buf, sizeof(out_buf));
-  read_into(err, err_buf, sizeof(err_buf));
+  vgp_test_read_file(out, out_buf, sizeof(out_buf));
+  vgp_test_read_file(err, err_buf, sizeof(err_buf));
   if (status == 127)
     vgp_test_fail(__FILE__, __LINE__, "cannot run %s", exe);
   return status;
@@ -271,7 +258,7 @@ VGP_TEST(reset_repairs_bad_state_files) {
   write_file(state, "precious data that is not a node\n");
   ASSERT_EQ_INT(vgpool("sim", "reset", NULL), 1);
   ASSERT_CONTAINS(err_buf, "not a vgpool node state file");
-  read_into(state, out_buf, sizeof(out_buf));
+  vgp_test_read_file(state, out_buf, sizeof(out_buf));
   ASSERT_CONTAINS(out_buf, "precious data");
   ASSERT_EQ_INT(vgpool("sim", "reset", "--force", NULL), 0);
   ASSERT_EQ_INT(vgpool("sim", "--json", NULL), 0);
@@ -303,7 +290,7 @@ VGP_TEST(env_selects_the_simulated_driver) {
   ASSERT_EQ_INT(vgp_test_wait(pid), 0);
   char ld[PATH_MAX * 2];
   snprintf(script, sizeof(script), "%s/ld", vgp_test_tmpdir());
-  read_into(script, ld, sizeof(ld));
+  vgp_test_read_file(script, ld, sizeof(ld));
   snprintf(want, sizeof(want), "%s:/somewhere/else", dir);
   ASSERT_EQ_STR(ld, want);
   snprintf(want, sizeof(want), "%s/libnvidia-ml.so.1", dir);

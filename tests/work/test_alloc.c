@@ -138,7 +138,7 @@ VGP_TEST_TIMEOUT(hold_keeps_memory_until_the_holder_goes, 60) {
   pid_t holder = vgp_wt_spawn("vgpool-alloc", out, argv);
   ASSERT_GT_INT(holder, 0);
   /* The summary is printed once the memory is held. */
-  VGP_WAIT_UNTIL((vgp_wt_read_file(out, text, sizeof(text)), strstr(text, "obtained_bytes")),
+  VGP_WAIT_UNTIL((vgp_test_read_file(out, text, sizeof(text)), strstr(text, "obtained_bytes")),
                  20000);
 
   vgp_wt_run(&res, "vgpool-alloc", "--chunk", "64MiB", "--json", NULL);

@@ -56,7 +56,7 @@ static void assemble_for(const char *arch) {
     _exit(127);
   }
   int status = vgp_test_wait(pid);
-  vgp_wt_read_file(log, text, sizeof(text));
+  vgp_test_read_file(log, text, sizeof(text));
   if (status != 0)
     vgp_test_fail(__FILE__, __LINE__, "ptxas -arch %s failed (%d): %s", arch, status, text);
   struct stat st;
@@ -96,7 +96,7 @@ VGP_TEST(entries_have_the_simulator_signatures) {
     {"vgpool_sum_u32", {".u64", ".u64", ".u64", NULL}},
   };
   ptx_path(ptx, sizeof(ptx));
-  vgp_wt_read_file(ptx, text, sizeof(text));
+  vgp_test_read_file(ptx, text, sizeof(text));
   ASSERT_CONTAINS(text, "\n.version 7.0\n");
   ASSERT_CONTAINS(text, "\n.target sm_70\n");
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

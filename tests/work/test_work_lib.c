@@ -148,20 +148,10 @@ VGP_TEST(embedded_ptx_is_the_source_file) {
   char path[512];
   const char *src = getenv("VGPOOL_SOURCE_DIR");
   snprintf(path, sizeof(path), "%s/src/work/kernels.ptx", src ? src : "..");
-  vgp_wt_read_file(path, text, sizeof(text));
+  vgp_test_read_file(path, text, sizeof(text));
   ASSERT_GT_U64(strlen(text), 1000);
   ASSERT_EQ_U64(vgp_work_kernels_ptx_len, strlen(text));
   ASSERT_EQ_U64(strlen(vgp_work_kernels_ptx), vgp_work_kernels_ptx_len);
   ASSERT_TRUE(memcmp(vgp_work_kernels_ptx, text, vgp_work_kernels_ptx_len) == 0);
 }
 
-VGP_TEST(json_strings_are_escaped) {
-  char path[512], text[256];
-  snprintf(path, sizeof(path), "%s/json", vgp_test_tmpdir());
-  FILE *f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  vgp_work_json_string(f, "a\"b\\c\nd");
-  ASSERT_OK(fclose(f));
-  vgp_wt_read_file(path, text, sizeof(text));
-  ASSERT_EQ_STR(text, "\"a\\\"b\\\\c\\u000ad\"");
-}

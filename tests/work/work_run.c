@@ -124,20 +124,6 @@ static pid_t vgp__start(const char *tool, const char *const *args, const char *o
   return pid;
 }
 
-void vgp_wt_read_file(const char *path, char *buf, size_t len) {
-  size_t used = 0;
-  ssize_t n;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-  buf[0] = '\0';
-  if (fd < 0)
-    return;
-  while (used + 1 < len && (n = read(fd, buf + used, len - 1 - used)) > 0)
-    used += (size_t)n;
-  buf[used] = '\0';
-  close(fd);
-}
-
 void vgp_wt_run(struct vgp_wt_result *res, const char *tool, ...) {
   const char *args[VGP_WT_MAX_ARGS + 1];
   char out[PATH_MAX], err[PATH_MAX];
@@ -158,8 +144,8 @@ void vgp_wt_run(struct vgp_wt_result *res, const char *tool, ...) {
   snprintf(err, sizeof(err), "%s/run%u.err", vgp_test_tmpdir(), run);
   pid_t pid = vgp__start(tool, args, out, err);
   res->status = vgp_test_wait(pid);
-  vgp_wt_read_file(out, res->out, sizeof(res->out));
-  vgp_wt_read_file(err, res->err, sizeof(res->err));
+  vgp_test_read_file(out, res->out, sizeof(res->out));
+  vgp_test_read_file(err, res->err, sizeof(res->err));
   if (res->status == 126 || res->status == 127)
     vgp_test_fail(__FILE__, __LINE__, "cannot start %s (status %d)", tool, res->status);
   /* Show what ran in the TAP log; it is the first thing one wants when a

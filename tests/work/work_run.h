@@ -40,8 +40,6 @@ void vgp_wt_run(struct vgp_wt_result *res, const char *tool, ...);
  * returns its pid. */
 pid_t vgp_wt_spawn(const char *tool, const char *out_path, const char *const *argv);
 
-/* Reads a file into buf (terminated, truncated to len - 1). */
-void vgp_wt_read_file(const char *path, char *buf, size_t len);
 
 /* Returns the number after "key": in a JSON text; fails the test when the
  * key is missing or not a number. */
